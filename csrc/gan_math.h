@@ -1,0 +1,48 @@
+// Scalar math shared by the CPU and CUDA kernels, so both compute the same
+// formulas (SPEC.md, "Stable forms"). Everything is written in terms of
+// e = exp(-|z|) <= 1, which never overflows: sp(z) = max(z, 0) + log1p(e),
+// σ(z) = 1/(1+e) for z >= 0 and e/(1+e) otherwise. NaN propagates (log1p(NaN)).
+#pragma once
+
+#if defined(__CUDACC__)
+#define LG_HD __host__ __device__ __forceinline__
+#else
+#define LG_HD inline
+#include <cmath>
+#endif
+
+namespace lightning_gans {
+namespace math {
+
+LG_HD float lg_exp(float x) { return expf(x); }
+LG_HD double lg_exp(double x) { return exp(x); }
+LG_HD float lg_log1p(float x) { return log1pf(x); }
+LG_HD double lg_log1p(double x) { return log1p(x); }
+LG_HD float lg_abs(float x) { return fabsf(x); }
+LG_HD double lg_abs(double x) { return fabs(x); }
+
+// Softplus and sigmoid of z from one exp.
+template <typename T>
+LG_HD void softplus_sigmoid(T z, T& sp, T& sig) {
+  const T e = lg_exp(-lg_abs(z));
+  const T inv = T(1) / (T(1) + e);
+  // z > 0 written as a comparison (not max) so a NaN z stays NaN.
+  sp = (z > T(0) ? z : T(0)) + lg_log1p(e);
+  sig = z >= T(0) ? inv : e * inv;
+  if (z != z) sig = z;
+}
+
+template <typename T>
+LG_HD T softplus(T z) {
+  return (z > T(0) ? z : T(0)) + lg_log1p(lg_exp(-lg_abs(z)));
+}
+
+template <typename T>
+LG_HD T sigmoid(T z) {
+  const T e = lg_exp(-lg_abs(z));
+  const T inv = T(1) / (T(1) + e);
+  return z >= T(0) ? inv : (z != z ? z : e * inv);
+}
+
+}  // namespace math
+}  // namespace lightning_gans
