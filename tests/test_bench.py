@@ -1,0 +1,115 @@
+"""Smoke tests of `lgans-bench`: it completes, writes valid JSON, and measures memory sensibly.
+
+No timing assertions: the benchmark is not a test.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lightning_gans import _ext
+from lightning_gans import bench, bench_core, bench_report
+
+RECORD_KEYS = {"op", "impl", "size", "dtype", "device", "pass",
+               "median_ms", "p20_ms", "p80_ms", "peak_bytes", "reps", "inner"}
+
+
+def test_small_run_writes_json_table_plot(tmp_path, capsys):
+    js, png, md = tmp_path / "b.json", tmp_path / "b.png", tmp_path / "b.md"
+    rc = bench.main(["--ops", "softplus_mean,relativistic_all_pairs", "--sizes", "4K", "--pair-sizes", "256",
+                     "--dtypes", "float32", "--device", "cpu", "--reps", "3", "--budget", "0.2",
+                     "--sample-ms", "0.2", "--json", str(js), "--plot", str(png), "--md", str(md)])
+    assert rc == 0
+    out = json.loads(js.read_text())
+    meta = out["meta"]
+    for key in ("torch", "date", "git_commit", "command", "cpu_count", "threads", "fused_available"):
+        assert key in meta
+    assert meta["fused_available"] == _ext.available()
+
+    impls = {"eager", "compile"} | ({"fused"} if _ext.available() else set())
+    compile_failed = {s["op"] for s in out["skipped"] if s["impl"] == "compile"}
+    keys = {(r["op"], r["impl"], r["size"], r["pass"]) for r in out["records"]}
+    assert len(keys) == len(out["records"])  # one record per (op, impl, size, dtype, device, pass)
+    for op, size in (("softplus_mean", 4096), ("relativistic_all_pairs", 256)):
+        for impl in impls - ({"compile"} if op in compile_failed else set()):
+            for p in bench_core.PASSES:
+                assert (op, impl, size, p) in keys
+    for r in out["records"]:
+        assert RECORD_KEYS <= set(r)
+        assert r["dtype"] == "float32" and r["device"] == "cpu"
+        assert 0 < r["p20_ms"] <= r["median_ms"] <= r["p80_ms"]
+        assert isinstance(r["peak_bytes"], int) and r["peak_bytes"] >= 0
+        assert r["reps"] >= bench_core.MIN_REPS
+        assert r["agrees_with_eager"] is not False, r
+    if not _ext.available():
+        fused = [s for s in out["skipped"] if s["impl"] == "fused"]
+        assert len(fused) == 2 and all(_ext.load_error() in s["reason"] for s in fused)
+
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| device | dtype | op |" in md.read_text()
+    assert "relativistic_all_pairs" in capsys.readouterr().out
+
+
+def test_peak_memory_sees_what_a_pass_allocates():
+    cpu = torch.device("cpu")
+    x = torch.randn(1 << 18, requires_grad=True)
+    # (x * 2) is a 1 MiB temporary; the gradient another 1 MiB.
+    assert bench_core.peak_extra_bytes(lambda t: (t * 2).sum(), (x,), "fwd", cpu) >= 1 << 20
+    assert bench_core.peak_extra_bytes(lambda t: (t * 2).sum(), (x,), "fwd+bwd", cpu) >= 1 << 20
+    assert bench_core.peak_extra_bytes(lambda t: t.sum(), (x,), "fwd", cpu) < 1 << 12
+
+    spec = bench_core.OPS["relativistic_all_pairs"]
+    r, f = bench_core.make_inputs(spec, 512, torch.float32, cpu)
+    eager = bench_core.peak_extra_bytes(spec.ref, (r, f), "fwd+bwd", cpu)
+    assert eager >= 512 * 512 * 4  # the N x M matrix
+    if _ext.available():
+        assert bench_core.peak_extra_bytes(spec.fused, (r, f), "fwd+bwd", cpu) < 512 * 512 * 4 // 8
+
+
+def test_fused_unavailable_is_reported_not_fatal(monkeypatch):
+    monkeypatch.setattr(_ext, "_loaded", False)
+    monkeypatch.setattr(_ext, "_error", "ImportError: test says no kernels")
+    recs, skipped = bench_core.bench_case(bench_core.OPS["sgan_d"], 1024, torch.float32, torch.device("cpu"),
+                                          impls=("fused", "eager"), passes=("fwd+bwd",), reps=3, budget_s=0.0)
+    assert [s["impl"] for s in skipped] == ["fused"]
+    assert "test says no kernels" in skipped[0]["reason"]
+    assert [(r["impl"], r["pass"], r["reps"]) for r in recs] == [("eager", "fwd+bwd", 3)]
+
+
+def test_cli_rejects_bad_arguments():
+    with pytest.raises(SystemExit):
+        bench.main(["--ops", "not_an_op"])
+    with pytest.raises(SystemExit):
+        bench.main(["--sizes", "0"])
+    assert bench.parse_size("16M") == 16 << 20 and bench.parse_size("4k") == 4096
+    with pytest.raises(ValueError):
+        bench_core.time_pass(lambda: None, (), "sideways", 1, torch.device("cpu"))
+
+
+def _rec(op, impl, size, ms, peak=0, device="cpu", p="fwd+bwd"):
+    return {"op": op, "impl": impl, "size": size, "n": size, "m": size, "dtype": "float32", "device": device,
+            "pass": p, "median_ms": ms, "p20_ms": ms, "p80_ms": ms, "peak_bytes": peak}
+
+
+def test_targets_and_gpu_rows_from_records():
+    recs = [_rec("relativistic_all_pairs", "fused", 4096, 10.0, 100 << 10),
+            _rec("relativistic_all_pairs", "eager", 4096, 60.0, 192 << 20),
+            _rec("relativistic_all_pairs", "compile", 4096, 20.0, 64 << 20),
+            _rec("softplus_mean", "fused", 1 << 20, 1.0), _rec("softplus_mean", "eager", 1 << 20, 3.0),
+            _rec("softplus_mean", "compile", 1 << 20, 0.5)]
+    got = {t["target"]: (round(t["measured"], 3), t["met"]) for t in bench_report.evaluate_targets(recs)}
+    assert got["all pairs 4096x4096: eager / fused"] == (6.0, True)
+    assert got["all pairs 4096x4096: compile / fused"] == (2.0, False)
+    assert got["all pairs 4096x4096: fused peak extra memory"] == (0.098, True)
+    assert got["all pairs 4096x4096: eager peak extra memory"] == (192.0, True)
+    assert got["softplus_mean 1M: compile / fused"] == (0.5, False)
+
+    limits = {"sfu_pairs_per_s": 1e12, "dram_gb_per_s": 1000.0}
+    gpu = [_rec("relativistic_all_pairs", "fused", 65536, 8.0, device="cuda"),
+           _rec("softplus_mean", "fused", 64 << 20, 1.0, device="cuda", p="fwd")]
+    rows = {r["metric"]: r for r in bench_report.gpu_section(gpu, limits)}
+    assert rows["pairs/s"]["achieved"] == pytest.approx(65536**2 / 8e-3)
+    assert rows["GB/s"]["achieved"] == pytest.approx((64 << 20) * 4 / 1e-3 / 1e9)
+    assert rows["GB/s"]["fraction"] == pytest.approx(rows["GB/s"]["achieved"] / 1000.0)
