@@ -238,6 +238,22 @@ def _register() -> None:
 
     torch.library.register_autograd(lib + "rel_average", bwd_average, setup_context=setup_average)
 
+    # The backward ops are not differentiable; say so clearly on a double
+    # backward (e.g. a penalty on a loss gradient) instead of torch's generic
+    # "not used in the graph" error or a silently wrong zero.
+    def no_double_backward(ctx, *grads):
+        raise RuntimeError(
+            f"double backward through the fused op lightning_gans::{ctx.op_name} is not supported; "
+            "use impl='ref' for higher-order gradients of the loss itself (R1/R2/GP penalties on "
+            "the discriminator's input gradients do not need this)"
+        )
+
+    for name in ("softplus_mean", "sgan_d", "rel_paired", "rel_all_pairs", "rel_average"):
+        def setup(ctx, inputs, output, _name=name + "_backward"):
+            ctx.op_name = _name
+
+        torch.library.register_autograd(lib + name + "_backward", no_double_backward, setup_context=setup)
+
 
 if _ext.available():
     _register()

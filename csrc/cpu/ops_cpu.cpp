@@ -8,6 +8,7 @@
 
 #include <tuple>
 
+#include "../all_pairs_backward.h"
 #include "../checks.h"
 #include "kernels.h"
 
@@ -109,16 +110,6 @@ std::tuple<Tensor, Tensor, Tensor> rel_all_pairs(const Tensor& real_, const Tens
                                            with_grad ? row.data_ptr() : nullptr,
                                            with_grad ? col.data_ptr() : nullptr);
   return {scalar_like(real, total / (static_cast<double>(n) * m)), row, col};
-}
-
-std::tuple<Tensor, Tensor> rel_all_pairs_backward(const Tensor& grad, const Tensor& real, const Tensor& fake,
-                                                  const Tensor& row, const Tensor& col, double sign) {
-  check_pair(real, fake, false);
-  TORCH_CHECK(row.numel() == real.numel() && col.numel() == fake.numel(),
-              "rel_all_pairs_backward: row/col sums missing (forward ran with with_grad=False)");
-  const double k = grad_value(grad, real) * sign / (static_cast<double>(real.numel()) * fake.numel());
-  // dL/dr_i = -k row_i, dL/df_j = k col_j (SPEC §3).
-  return {row.mul(-k).to(real.scalar_type()), col.mul(k).to(fake.scalar_type())};
 }
 
 // ---------------------------------------------------------------- average (RaSGAN)
