@@ -1,0 +1,104 @@
+"""f-GAN losses (Nowozin et al. 2016, arXiv 1606.00709; SPEC §2). Larger output v = more real.
+
+The discriminator maximises E_p[g(v)] - E_q[f*(g(v))] with activation g and
+convex conjugate f*; the generator minimises the same objective (the saddle
+point of the variational divergence bound):
+
+    L_D = -mean g(v_r) + mean f*(g(v_f)),     L_G = -mean f*(g(v_f)).
+
+At the optimum g(v*) = f'(p/q) and -L_D equals the f-divergence D_f(p‖q).
+Each class writes f*∘g in closed, overflow-free form where one exists.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .. import ops
+from .base import GANLoss, elementwise
+
+__all__ = ["FGAN", "FGAN_CLASSES"]
+LOG2 = math.log(2.0)
+
+
+class FGAN(GANLoss):
+    """Base of the f-GAN family: subclasses define `g(v)` and `conj_g(v)` = f*(g(v))."""
+
+    divergence = ""
+
+    @staticmethod
+    def g(v: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def conj_g(v: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _d(self, r, f):
+        return elementwise(lambda r, f: -self.g(r).mean() + self.conj_g(f).mean(), r, f)
+
+    def _g(self, r, f):
+        return elementwise(lambda f: -self.conj_g(f).mean(), f)
+
+
+class FGanKL(FGAN):
+    """KL(p‖q): g(v) = v, f*(s) = exp(s - 1)."""
+
+    name, divergence = "fgan_kl", "KL"
+    g = staticmethod(lambda v: v)
+    conj_g = staticmethod(lambda v: torch.exp(v - 1.0))
+
+
+class FGanReverseKL(FGAN):
+    """Reverse KL(q‖p): g(v) = -exp(-v), f*(s) = -1 - log(-s), so f*(g(v)) = v - 1."""
+
+    name, divergence = "fgan_rkl", "reverse KL"
+    g = staticmethod(lambda v: -torch.exp(-v))
+    conj_g = staticmethod(lambda v: v - 1.0)
+
+
+class FGanPearson(FGAN):
+    """Pearson χ²: g(v) = v, f*(s) = s²/4 + s."""
+
+    name, divergence = "fgan_pearson", "Pearson chi^2"
+    g = staticmethod(lambda v: v)
+    conj_g = staticmethod(lambda v: 0.25 * v * v + v)
+
+
+class FGanHellinger(FGAN):
+    """Squared Hellinger: g(v) = 1 - exp(-v), f*(s) = s/(1 - s), so f*(g(v)) = e^v - 1."""
+
+    name, divergence = "fgan_hellinger", "squared Hellinger"
+    g = staticmethod(lambda v: 1.0 - torch.exp(-v))
+    conj_g = staticmethod(lambda v: torch.expm1(v))
+
+
+class FGanJS(FGAN):
+    """Jensen-Shannon: g(v) = log 2 - sp(-v), f*(s) = -log(2 - e^s), so f*(g(v)) = sp(v) - log 2.
+
+    L_D = mean sp(-v_r) + mean sp(v_f) - 2 log 2 and L_G = log 2 - mean sp(v_f): the
+    standard GAN up to constants, so both run on the fused softplus ops.
+    """
+
+    name, divergence, has_fused = "fgan_js", "Jensen-Shannon", True
+    g = staticmethod(lambda v: LOG2 - F.softplus(-v))
+    conj_g = staticmethod(lambda v: F.softplus(v) - LOG2)
+
+    def _d(self, r, f):
+        return ops.sgan_d(r, f, impl=self.impl) - 2.0 * LOG2
+
+    def _g(self, r, f):
+        return LOG2 - ops.softplus_mean(f, 1.0, impl=self.impl)
+
+
+class FGanTV(FGAN):
+    """Total variation: g(v) = ½ tanh(v), f*(s) = s."""
+
+    name, divergence = "fgan_tv", "total variation"
+    g = staticmethod(lambda v: 0.5 * torch.tanh(v))
+    conj_g = staticmethod(lambda v: 0.5 * torch.tanh(v))
+
+
+FGAN_CLASSES = (FGanKL, FGanReverseKL, FGanPearson, FGanHellinger, FGanJS, FGanTV)
