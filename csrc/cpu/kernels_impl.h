@@ -8,79 +8,12 @@
 // partials are added in chunk order. So losses and gradients are bitwise the
 // same whatever at::get_num_threads() is.
 #pragma once
-#include <ATen/Parallel.h>
-#include <ATen/cpu/vec/vec.h>
-#include <c10/util/BFloat16.h>
-#include <c10/util/Half.h>
-
-#include <algorithm>
-#include <type_traits>
-#include <vector>
-
-#include "../gan_math.h"
-#include "kernels.h"
+#include "all_pairs_impl.h"
+#include "vec_math.h"
 
 namespace lightning_gans {
 namespace cpu {
 namespace CPU_CAPABILITY {
-
-using at::vec::Vectorized;
-
-constexpr int64_t kChunk = 4096;  // elementwise partition
-constexpr int64_t kTile = 1024;   // all-pairs column tile (F and col partials stay in L1)
-constexpr int64_t kMaxRowBlocks = 16;  // all-pairs: col partials cost kMaxRowBlocks * M, i.e. O(M)
-
-// float32 accumulation for half types and float32; float64 for float64.
-template <typename T>
-using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
-
-// x[0, len) in the accumulation type: a pointer into x, or converted into buf.
-template <typename T>
-const acc_t<T>* as_acc(const T* x, int64_t len, acc_t<T>* buf) {
-  if constexpr (std::is_same_v<T, acc_t<T>>) {
-    return x;
-  } else {
-    for (int64_t k = 0; k < len; ++k) buf[k] = static_cast<float>(x[k]);
-    return buf;
-  }
-}
-
-// Vector forms of gan_math.h: e = exp(-|z|) once for both sp and σ.
-template <typename A>
-inline Vectorized<A> vec_sp(const Vectorized<A>& z) {
-  using V = Vectorized<A>;
-  const V zero(A(0));
-  return V::blendv(zero, z, z > zero) + z.abs().neg().exp().log1p();
-}
-
-template <typename A>
-inline Vectorized<A> vec_sig(const Vectorized<A>& z) {
-  using V = Vectorized<A>;
-  const V zero(A(0)), one(A(1));
-  const V e = z.abs().neg().exp();
-  const V inv = one / (one + e);
-  return V::blendv(e * inv, inv, z >= zero);  // NaN z: e is NaN, so σ is NaN
-}
-
-template <typename A>
-inline void vec_sp_sig(const Vectorized<A>& z, Vectorized<A>& sp, Vectorized<A>& sig) {
-  using V = Vectorized<A>;
-  const V zero(A(0)), one(A(1));
-  const V e = z.abs().neg().exp();
-  sp = V::blendv(zero, z, z > zero) + e.log1p();
-  const V inv = one / (one + e);
-  sig = V::blendv(e * inv, inv, z >= zero);
-}
-
-// Lanes added in a fixed order.
-template <typename A>
-inline double hsum(const Vectorized<A>& v) {
-  A lanes[Vectorized<A>::size()];
-  v.store(lanes);
-  double s = 0;
-  for (int l = 0; l < Vectorized<A>::size(); ++l) s += lanes[l];
-  return s;
-}
 
 // ---------------------------------------------------------------- sp_sum
 template <typename T, bool TWO, bool SIG>
@@ -184,94 +117,6 @@ void sig_affine_impl(const void* xv, const void* yv, int64_t n, double a, double
       if (out_y) store_as<T>(oy, out_y + s, len);
     }
   });
-}
-
-// ---------------------------------------------------------------- all pairs
-// Rows (real) are cut into at most kMaxRowBlocks fixed blocks processed in
-// parallel; each block sweeps all columns tile by tile, keeping per-row sums
-// in double across tiles and its own column partials (M values per block).
-// Memory: O(kMaxRowBlocks * M + N); the N x M matrix never exists.
-template <typename T, bool GRAD>
-double all_pairs_blocks(const acc_t<T>* R, const acc_t<T>* F, int64_t n, int64_t m, acc_t<T>* row,
-                        acc_t<T>* col) {
-  using A = acc_t<T>;
-  using V = Vectorized<A>;
-  const int64_t nblk = std::min<int64_t>(kMaxRowBlocks, (n + 31) / 32);
-  const int64_t br = (n + nblk - 1) / nblk;
-  std::vector<A> colpart(GRAD ? nblk * m : 0, A(0));
-  std::vector<double> losspart(nblk, 0.0);
-  at::parallel_for(0, nblk, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      const int64_t i0 = blk * br, i1 = std::min(n, i0 + br);
-      if (i0 >= i1) continue;
-      std::vector<double> rowsum(GRAD ? i1 - i0 : 0, 0.0);
-      double loss = 0.0;
-      A* cp = GRAD ? colpart.data() + blk * m : nullptr;
-      for (int64_t j0 = 0; j0 < m; j0 += kTile) {
-        const int64_t j1 = std::min(m, j0 + kTile);
-        for (int64_t i = i0; i < i1; ++i) {
-          const V ri(R[i]);
-          V acc_sp(A(0)), acc_sig(A(0));
-          int64_t j = j0;
-          double tail_sp = 0.0, tail_sig = 0.0;
-          for (; j + V::size() <= j1; j += V::size()) {
-            const V z = V::loadu(F + j) - ri;
-            if constexpr (GRAD) {
-              V sp, sg;
-              vec_sp_sig(z, sp, sg);
-              acc_sp = acc_sp + sp;
-              acc_sig = acc_sig + sg;
-              (V::loadu(cp + j) + sg).store(cp + j);
-            } else {
-              acc_sp = acc_sp + vec_sp(z);
-            }
-          }
-          for (; j < j1; ++j) {
-            A sp, sg;
-            math::softplus_sigmoid(F[j] - R[i], sp, sg);
-            tail_sp += sp;
-            if constexpr (GRAD) {
-              tail_sig += sg;
-              cp[j] += sg;
-            }
-          }
-          loss += hsum(acc_sp) + tail_sp;
-          if constexpr (GRAD) rowsum[i - i0] += hsum(acc_sig) + tail_sig;
-        }
-      }
-      losspart[blk] = loss;
-      if constexpr (GRAD) {
-        for (int64_t i = i0; i < i1; ++i) row[i] = static_cast<A>(rowsum[i - i0]);
-      }
-    }
-  });
-  if constexpr (GRAD) {
-    at::parallel_for(0, m, kChunk, [&](int64_t j0, int64_t j1) {
-      for (int64_t j = j0; j < j1; ++j) {
-        double s = 0.0;
-        for (int64_t blk = 0; blk < nblk; ++blk) s += colpart[blk * m + j];
-        col[j] = static_cast<A>(s);
-      }
-    });
-  }
-  double total = 0.0;
-  for (double l : losspart) total += l;
-  return total;
-}
-
-template <typename T>
-double all_pairs_impl(const void* rv, const void* fv, int64_t n, int64_t m, double s, void* rowv, void* colv) {
-  using A = acc_t<T>;
-  const T* r = static_cast<const T*>(rv);
-  const T* f = static_cast<const T*>(fv);
-  // z_ij = s f_j - s r_i; for s = ±1 this is exactly s (f_j - r_i).
-  std::vector<A> R(n), F(m);
-  for (int64_t i = 0; i < n; ++i) R[i] = A(s) * static_cast<A>(r[i]);
-  for (int64_t j = 0; j < m; ++j) F[j] = A(s) * static_cast<A>(f[j]);
-  if (rowv) {
-    return all_pairs_blocks<T, true>(R.data(), F.data(), n, m, static_cast<A*>(rowv), static_cast<A*>(colv));
-  }
-  return all_pairs_blocks<T, false>(R.data(), F.data(), n, m, nullptr, nullptr);
 }
 
 // ---------------------------------------------------------------- sum

@@ -1,0 +1,80 @@
+// Vector helpers shared by the CPU kernels (kernels_impl.h, all_pairs_impl.h),
+// compiled once per CPU capability: the includer defines CPU_CAPABILITY first.
+#pragma once
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
+#include "../gan_math.h"
+#include "kernels.h"
+
+namespace lightning_gans {
+namespace cpu {
+namespace CPU_CAPABILITY {
+
+using at::vec::Vectorized;
+
+constexpr int64_t kChunk = 4096;  // elementwise partition
+constexpr int64_t kTile = 1024;   // all-pairs column tile (F and col partials stay in L1)
+constexpr int64_t kMaxRowBlocks = 16;  // all-pairs: col partials cost kMaxRowBlocks * M, i.e. O(M)
+
+// float32 accumulation for half types and float32; float64 for float64.
+template <typename T>
+using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+// x[0, len) in the accumulation type: a pointer into x, or converted into buf.
+template <typename T>
+const acc_t<T>* as_acc(const T* x, int64_t len, acc_t<T>* buf) {
+  if constexpr (std::is_same_v<T, acc_t<T>>) {
+    return x;
+  } else {
+    for (int64_t k = 0; k < len; ++k) buf[k] = static_cast<float>(x[k]);
+    return buf;
+  }
+}
+
+// Vector forms of gan_math.h: e = exp(-|z|) once for both sp and σ.
+template <typename A>
+inline Vectorized<A> vec_sp(const Vectorized<A>& z) {
+  using V = Vectorized<A>;
+  const V zero(A(0));
+  return V::blendv(zero, z, z > zero) + z.abs().neg().exp().log1p();
+}
+
+template <typename A>
+inline Vectorized<A> vec_sig(const Vectorized<A>& z) {
+  using V = Vectorized<A>;
+  const V zero(A(0)), one(A(1));
+  const V e = z.abs().neg().exp();
+  const V inv = one / (one + e);
+  return V::blendv(e * inv, inv, z >= zero);  // NaN z: e is NaN, so σ is NaN
+}
+
+template <typename A>
+inline void vec_sp_sig(const Vectorized<A>& z, Vectorized<A>& sp, Vectorized<A>& sig) {
+  using V = Vectorized<A>;
+  const V zero(A(0)), one(A(1));
+  const V e = z.abs().neg().exp();
+  sp = V::blendv(zero, z, z > zero) + e.log1p();
+  const V inv = one / (one + e);
+  sig = V::blendv(e * inv, inv, z >= zero);
+}
+
+// Lanes added in a fixed order.
+template <typename A>
+inline double hsum(const Vectorized<A>& v) {
+  A lanes[Vectorized<A>::size()];
+  v.store(lanes);
+  double s = 0;
+  for (int l = 0; l < Vectorized<A>::size(); ++l) s += lanes[l];
+  return s;
+}
+
+}  // namespace CPU_CAPABILITY
+}  // namespace cpu
+}  // namespace lightning_gans
