@@ -203,6 +203,8 @@ class _Builder:
                     self.fail(node, f"numeric powers with exponent above {MAX_EXPONENT} are not allowed")
             return a**b
         if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute):
+                self.fail(node, "attribute access (method calls) is not allowed in a formula")
             if not isinstance(node.func, ast.Name):
                 self.fail(node, "only calls of named math functions are allowed")
             name = node.func.id
@@ -215,4 +217,4 @@ class _Builder:
                 self.fail(node, f"{name} takes {arity} argument(s), got {len(node.args)}")
             return fn(*(self.build(a, depth + 1) for a in node.args))
         word = _NODE_WORDS.get(type(node), f"{type(node).__name__} expressions")
-        self.fail(node, f"{word} are not allowed in a formula")
+        self.fail(node, f"{word}: not allowed in a formula")
