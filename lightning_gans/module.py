@@ -204,15 +204,13 @@ class GANModule(ResumableState, pl.LightningModule):
         d_loss = self.loss.d_loss(*self.collect_logits(real_out, fake_out))
         out = {"loss": d_loss, "d_loss": d_loss, "d_real": real_out.detach().float().mean(),
                "d_fake": fake_out.detach().float().mean()}
-        scaler = self._scaler()
         if use_r1:
-            out["r1"] = regularizers.r1_penalty(real_out, real, self.r1_gamma, scaler)
+            out["r1"] = regularizers.r1_penalty(real_out, real, self.r1_gamma)
         if use_r2:
-            out["r2"] = regularizers.r2_penalty(fake_out, fake, self.r2_gamma, scaler)
+            out["r2"] = regularizers.r2_penalty(fake_out, fake, self.r2_gamma)
         if k > 0 and self.gp_weight > 0:
             eps = rank_slice_draw(_rand, min(n, fake.shape[0]), (), self.latent_generator, self.device)
-            out["gp"] = regularizers.wgan_gp_penalty(self.discriminator, real, fake, self.gp_weight, eps=eps,
-                                                     scaler=scaler)
+            out["gp"] = regularizers.wgan_gp_penalty(self.discriminator, real, fake, self.gp_weight, eps=eps)
         for name in ("r1", "r2", "gp"):
             if name in out:
                 out["loss"] = out["loss"] + k * out[name]
@@ -235,10 +233,6 @@ class GANModule(ResumableState, pl.LightningModule):
         if self.gather_logits:
             return all_gather_with_grad(real_out), all_gather_with_grad(fake_out)
         return real_out, fake_out
-
-    def _scaler(self):
-        """The fp16 GradScaler of the precision plugin, or None (fp32, bf16, or outside a Trainer)."""
-        return getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
 
     # ------------------------------------------------------------------ sampling / evaluation
     @property

@@ -14,9 +14,11 @@ computed only on every k-th discriminator step and multiplied by k, so its expec
 contribution per step is unchanged. Here the penalty is added to that step's D loss
 (one backward), so the optimizer hyper-parameters need no mini-batch correction.
 
-With an fp16 GradScaler the outputs are scaled before the inner gradient and the
-gradient unscaled after it (the PyTorch AMP gradient-penalty recipe), so small input
-gradients do not underflow in half precision.
+Mixed precision: the inner gradient is taken of Σ_i T(x_i) in float32, so each row is a
+per-sample gradient of order 1, far from fp16's underflow; it is deliberately *not*
+multiplied by the GradScaler's loss scale (the AMP gradient-penalty recipe does that),
+because the scale starts at 2^16 and overflows fp16 there, which would turn the
+penalty into inf/NaN on every early step. The outer backward is scaled as usual.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from typing import Callable, Optional
 import torch
 
 
-def input_gradients(outputs: torch.Tensor, inputs: torch.Tensor, scaler=None) -> torch.Tensor:
+def input_gradients(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """∇_x T(x) per sample, flattened to (N, D) in at least float32, differentiable (create_graph=True).
 
     `inputs` must have `requires_grad=True` and `outputs` must have been computed from it.
@@ -33,29 +35,23 @@ def input_gradients(outputs: torch.Tensor, inputs: torch.Tensor, scaler=None) ->
     if not inputs.requires_grad:
         raise ValueError("inputs must require grad: call .detach().requires_grad_(True) before the D forward")
     acc = torch.promote_types(outputs.dtype, torch.float32)  # fp16/bf16 -> fp32, fp64 stays
-    total = outputs.to(acc).sum()
-    if scaler is not None:
-        total = scaler.scale(total)
-    (grad,) = torch.autograd.grad(total, inputs, create_graph=True)
-    grad = grad.to(torch.promote_types(grad.dtype, torch.float32)).flatten(1)  # (N, D)
-    if scaler is not None:
-        grad = grad / scaler.get_scale()
-    return grad
+    (grad,) = torch.autograd.grad(outputs.to(acc).sum(), inputs, create_graph=True)
+    return grad.to(torch.promote_types(grad.dtype, torch.float32)).flatten(1)  # (N, D)
 
 
-def zero_centred_penalty(outputs: torch.Tensor, inputs: torch.Tensor, scaler=None) -> torch.Tensor:
+def zero_centred_penalty(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """E ‖∇_x T(x)‖², the mean over the batch of each sample's squared gradient norm."""
-    return input_gradients(outputs, inputs, scaler).square().sum(dim=1).mean()
+    return input_gradients(outputs, inputs).square().sum(dim=1).mean()
 
 
-def r1_penalty(real_out: torch.Tensor, real: torch.Tensor, gamma: float, scaler=None) -> torch.Tensor:
+def r1_penalty(real_out: torch.Tensor, real: torch.Tensor, gamma: float) -> torch.Tensor:
     """R1 = (γ/2) E_p ‖∇_x T(x)‖² (Mescheder et al. 2018); `real_out = D(real)`."""
-    return 0.5 * gamma * zero_centred_penalty(real_out, real, scaler)
+    return 0.5 * gamma * zero_centred_penalty(real_out, real)
 
 
-def r2_penalty(fake_out: torch.Tensor, fake: torch.Tensor, gamma: float, scaler=None) -> torch.Tensor:
+def r2_penalty(fake_out: torch.Tensor, fake: torch.Tensor, gamma: float) -> torch.Tensor:
     """R2 = (γ/2) E_q ‖∇_x T(x)‖²; `fake` must be detached from G, then require grad."""
-    return 0.5 * gamma * zero_centred_penalty(fake_out, fake, scaler)
+    return 0.5 * gamma * zero_centred_penalty(fake_out, fake)
 
 
 def wgan_gp_penalty(
@@ -65,7 +61,6 @@ def wgan_gp_penalty(
     weight: float,
     eps: Optional[torch.Tensor] = None,
     generator: Optional[torch.Generator] = None,
-    scaler=None,
 ) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017): λ E (‖∇T(x̂)‖₂ - 1)² on random interpolates.
 
@@ -78,7 +73,7 @@ def wgan_gp_penalty(
         eps = torch.rand(n, device=real.device, dtype=torch.float32, generator=generator)
     eps = eps.to(real.dtype).view(n, *([1] * (real.dim() - 1)))
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    grad = input_gradients(discriminator(x_hat), x_hat, scaler)
+    grad = input_gradients(discriminator(x_hat), x_hat)
     return weight * (torch.linalg.vector_norm(grad, dim=1) - 1).square().mean()
 
 
