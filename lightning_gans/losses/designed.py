@@ -24,6 +24,7 @@ class DesignedLoss(GANLoss):
 
     Args:
         omega, rho, alpha, beta: formulas in r (ω) and t (ρ, α, β), used when `design` is None.
+        constants: named numbers the formulas may use, e.g. {"a": -1, "b": 1} for the LSGAN row.
         design: an existing `Design` (from `lightning_gans.factory.design`).
         squash: "auto" | True | False: map raw outputs into Ω before φ, ψ, β.
         allow_failed_check: train a design that fails `Design.check()` (with a warning) instead of
@@ -35,11 +36,17 @@ class DesignedLoss(GANLoss):
     larger_is_real = False
 
     def __init__(self, omega="log(r)", rho="1/(1+exp(t))", alpha=None, beta=None, design=None,
-                 squash="auto", allow_failed_check: bool = False, impl: str = "auto"):
+                 squash="auto", allow_failed_check: bool = False, constants=None, impl: str = "auto"):
         super().__init__(impl)
+        from ..factory import Design
         from ..factory import design as make_design
 
-        self.design = design if design is not None else make_design(omega=omega, rho=rho, alpha=alpha, beta=beta)
+        if design is not None and not isinstance(design, Design):
+            raise TypeError(f"design must be a lightning_gans.factory.Design, got {type(design).__name__}")
+        if constants is not None and not isinstance(constants, dict):
+            raise TypeError(f"constants must be a dict of name -> number, got {type(constants).__name__}")
+        self.design = design if design is not None else make_design(
+            omega=omega, rho=rho, alpha=alpha, beta=beta, constants=constants)
         if squash not in ("auto", True, False):
             raise ValueError(f"squash must be 'auto', True or False, got {squash!r}")
         self.squash = self.design.needs_squash() if squash == "auto" else bool(squash)
@@ -52,7 +59,7 @@ class DesignedLoss(GANLoss):
 
     def params(self):
         f = self.design.formulas
-        return {k: f[k] for k in ("omega", "rho", "alpha", "beta")}
+        return {k: f[k] for k in ("omega", "rho", "alpha", "beta", "constants")}
 
     def _t(self, s):
         return self.design.to_domain(s) if self.squash else s
