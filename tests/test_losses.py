@@ -143,7 +143,7 @@ def test_lsgan_general_labels_agree_with_factory():
     fac = losses.get("designed", omega="(a+b*r)/(1+r)", rho="2*(b-t)", beta="(t-(a+b)/2)**2",
                      constants={"a": -2, "b": 0}, squash=False)
     for which in ("d_loss", "g_loss"):
-        vals = [(float(getattr(named, which)(r, f)), float(getattr(fac, which)(-r, -f)))
+        vals = [(float(getattr(named, which)(r, f).detach()), float(getattr(fac, which)(-r, -f).detach()))
                 for r, f in (batch(10, 10, seed=s) for s in range(4))]
         assert_affine([v[0] for v in vals], [v[1] for v in vals], 0.5, f"lsgan(0,2,1).{which}")
 
