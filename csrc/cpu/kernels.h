@@ -1,6 +1,7 @@
-// Raw-pointer CPU kernels, compiled twice (kernels_default.cpp and, on x86-64,
-// kernels_avx2.cpp) and picked at run time by the CPU's features, so one
-// binary is both fast on AVX2 machines and safe on older ones.
+// Raw-pointer CPU kernels, compiled once per CPU capability (kernels_default.cpp
+// and, on x86-64, kernels_avx2.cpp and kernels_avx512.cpp) and picked at run
+// time by the CPU's features, so one binary is fast on AVX2/AVX-512 machines
+// and safe on older ones.
 #pragma once
 #include <cstdint>
 
@@ -29,6 +30,7 @@ struct Kernels {
 const Kernels& kernels_default();
 #if defined(__x86_64__) || defined(_M_X64)
 const Kernels& kernels_avx2();
+const Kernels& kernels_avx512();
 #endif
 
 // The best implementation this CPU supports (chosen once).
