@@ -85,8 +85,11 @@ class LSGAN(GANLoss):
     L_D = ½ mean (T_r - b)² + ½ mean (T_f - a)²,   L_G = ½ mean (T_f - c)²,
     with a the fake label, b the real label (b > a: larger = real) and c the
     label the generator aims at. The default a = -1, b = 1, c = 0 (b - a = 2,
-    b - c = 1) makes the generator minimise the Pearson χ² divergence between
-    p + q and 2q: it is SPEC §1's LSGAN row, β(t) = (t - (a+b)/2)², d₂(r) = (r-1)²/(r+1).
+    b - c = 1) is SPEC §1's LSGAN row with β(t) = (t - (a+b)/2)² (t = -T). Mao et
+    al.'s generator objective also has the real-data term ½E_p[(T_r - c)²] (α = β),
+    constant for a fixed D and so left out here; with it d₂(r) = (r-1)²/(r+1), the
+    Pearson χ² between p + q and 2q (SPEC's d₂), without it d₂(r) = r(r-1)²/(r+1)²,
+    not convex but minimal at r = 1: either way a divergence (docs/DECISIONS.md).
     """
 
     name = "lsgan"
