@@ -210,6 +210,16 @@ def test_accuracy_float32_elementwise_1m():
         assert abs(got - want) / abs(want) <= 1e-5
 
 
+@pytest.mark.parametrize("center", [-80.0, -30.0, -16.0, -5.0, -1e-3, 0.0, 2.0, 30.0])
+def test_softplus_keeps_relative_precision_in_every_range(center):
+    # The float kernels take log1p(e) for e = exp(-|z|) in [0, 1] by a series: check it where
+    # sp(z) ~ e^z is tiny (a naive log(1 + e) would return 0), near 0, and where sp(z) ~ z.
+    x = center + 0.5 * torch.rand(4099, generator=torch.Generator().manual_seed(9))
+    got = ops.softplus_mean(x, 1.0, impl="fused").double()
+    want = reference.softplus_mean(x.double(), 1.0)
+    assert abs(got - want) <= 1e-6 * abs(want)
+
+
 def test_accuracy_float32_all_pairs_4096():
     g = torch.Generator().manual_seed(8)
     r, f = torch.randn(4096, generator=g) * 2 + 1, torch.randn(4096, generator=g) * 2 - 1
