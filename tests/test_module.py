@@ -209,6 +209,21 @@ def test_bf16_mixed_on_cpu():
     assert "r1" in rec.rows[0][1] and not torch.equal(g0, flat(m.generator))
 
 
+def test_fp16_mixed_with_grad_scaler_on_cpu():
+    from lightning.pytorch.plugins import MixedPrecision
+
+    g, d = nets()
+    m = DtypeProbe(g, d, loss="rsgan", loss_params={"pairing": "all"}, latent_dim=LATENT, r1_gamma=1.0, grad_clip=1.0)
+    scaler = torch.amp.GradScaler("cpu")
+    g0, rec = flat(m.generator), Record()
+    trainer(max_steps=6, plugins=[MixedPrecision("16-mixed", "cpu", scaler)], callbacks=[rec]).fit(m, loader())
+    assert m.d_dtype == torch.float16  # the fused all-pairs loss and R1 ran on fp16 logits
+    assert scaler._scale is not None  # the scaler scaled the backward passes (Lightning's manual_backward)
+    assert m.g_steps == 3 and "r1" in rec.rows[0][1]
+    assert all(torch.isfinite(torch.tensor(list(o.values()))).all() for _, o in rec.rows)
+    assert not torch.equal(g0, flat(m.generator))
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 AMP needs Lightning's CUDA GradScaler")
 def test_fp16_mixed_with_grad_scaler_on_cuda():
@@ -285,19 +300,86 @@ def test_argument_validation():
         GANModule(g, d, loss=None, latent_dim=LATENT)
 
 
-def test_checkpoint_loads_weights_only_and_rebuilds(tmp_path):
-    from omegaconf import OmegaConf
+class Penalties(GANModule):
+    """Keeps every D step's output dict, to check which penalties entered the loss and with what factor."""
 
-    adam = functools.partial(torch.optim.Adam, lr=1e-3)
-    params = OmegaConf.create({"pairing": "paired"})
-    m = module(loss="rsgan", loss_params=params, g_optimizer=adam, d_optimizer=adam, r1_gamma=1.0, r2_gamma=1.0)
-    t = trainer(max_steps=2)
-    t.fit(m, loader())
-    t.save_checkpoint(tmp_path / "r3gan.ckpt")
-    ckpt = torch.load(tmp_path / "r3gan.ckpt", weights_only=True)
-    assert ckpt["hyper_parameters"]["loss_params"] == {"pairing": "paired"}
-    assert any(k.startswith("g_ema.") for k in ckpt["state_dict"])
-    g, d = nets(seed=1)
-    back = GANModule.load_from_checkpoint(tmp_path / "r3gan.ckpt", generator=g, discriminator=d)
-    assert back.r1_gamma == back.r2_gamma == 1.0 and back.g_steps == 1
-    torch.testing.assert_close(flat(back.g_ema), flat(m.g_ema))
+    def discriminator_step(self, real):
+        out = super().discriminator_step(real)
+        self.d_outs = getattr(self, "d_outs", []) + [{k: v.detach() for k, v in out.items()}]
+        return out
+
+
+@pytest.mark.parametrize("interval", [1, 3])
+def test_lazy_regularization_every_k_steps_scaled_by_k(interval):
+    g, d = nets()
+    m = Penalties(g, d, loss="wgan", latent_dim=LATENT, r1_gamma=2.0, r2_gamma=1.0, gp_weight=10.0,
+                  reg_interval=interval)
+    trainer(max_steps=12).fit(m, loader())  # 6 D steps
+    assert [("r1" in o) for o in m.d_outs] == [i % interval == 0 for i in range(6)]
+    for o in m.d_outs:
+        k = interval if "r1" in o else 0
+        assert ({"r1", "r2", "gp"} <= set(o)) if k else not ({"r1", "r2", "gp"} & set(o))
+        penalties = o["r1"] + o["r2"] + o["gp"] if k else 0.0
+        torch.testing.assert_close(o["loss"], o["d_loss"] + k * penalties)
+
+
+def test_r3gan_is_one_config():
+    """R3GAN (arXiv 2501.05441) = paired rsgan + R1 + R2; the kwargs docs/module.md shows."""
+    g, d = nets()
+    m = Penalties(g, d, loss="rsgan", loss_params={"pairing": "paired"}, r1_gamma=0.5, r2_gamma=0.5,
+                  latent_dim=LATENT)
+    assert m.loss.relativistic and m.loss.pairing == "paired"
+    trainer(max_steps=4).fit(m, loader())
+    assert all({"r1", "r2"} <= set(o) and "gp" not in o for o in m.d_outs)
+    torch.testing.assert_close(m.d_outs[0]["loss"], m.d_outs[0]["d_loss"] + m.d_outs[0]["r1"] + m.d_outs[0]["r2"])
+
+
+class CountD(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("loss, d_calls_per_g_step", [("nsgan", 1), ("rsgan", 2)])
+def test_generator_step_evaluates_d_real_only_for_relativistic_losses(loss, d_calls_per_g_step):
+    g, d = nets()
+    m = GANModule(g, CountD(d), loss=loss, latent_dim=LATENT)
+    m.discriminator.calls = 0
+    m.generator_step(torch.randn(8, 2))
+    assert m.discriminator.calls == d_calls_per_g_step
+
+
+def test_sample_is_deterministic_and_leaves_the_training_stream_alone():
+    m = module()
+    state = m.latent_generator.get_state()
+    a, b = m.sample(n=5, seed=3), m.sample(n=5, seed=3)
+    torch.testing.assert_close(a, b)
+    assert not torch.equal(a, m.sample(n=5, seed=4))
+    assert torch.equal(state, m.latent_generator.get_state())
+    with pytest.raises(ValueError, match="needs n"):
+        m.sample()
+
+
+def test_plateau_scheduler_is_rejected_by_name():
+    plateau = functools.partial(torch.optim.lr_scheduler.ReduceLROnPlateau)
+    with pytest.raises(ValueError, match="g_scheduler/d_scheduler: ReduceLROnPlateau"):
+        module(g_scheduler=plateau).configure_optimizers()
+
+
+def test_ddp_without_unused_parameter_search_is_rejected():
+    from types import SimpleNamespace
+
+    from lightning.pytorch.strategies import DDPStrategy
+
+    m = module()
+    m._trainer = SimpleNamespace(strategy=DDPStrategy(find_unused_parameters=False))
+    with pytest.raises(ValueError, match="find_unused_parameters=True"):
+        m.setup("fit")
+    strategy = DDPStrategy()
+    m._trainer = SimpleNamespace(strategy=strategy)
+    m.setup("fit")
+    assert strategy._ddp_kwargs["find_unused_parameters"] is True
