@@ -69,6 +69,14 @@ def test_global_step_counts_both_players(n_critic):
     assert [("g_loss" in o) for _, o in rec.rows] == [b % n_critic == 0 for b in range(1, batches + 1)]
 
 
+@pytest.mark.parametrize("name", losses.names())
+def test_every_library_loss_trains(name):
+    m, rec = module(loss=name), Record()
+    trainer(max_steps=2, callbacks=[rec]).fit(m, loader())  # one D and one G step
+    assert m.g_steps == 1 and {"d_loss", "g_loss", "d_real", "d_fake"} <= set(rec.rows[0][1])
+    assert all(map(torch.isfinite, map(torch.tensor, rec.rows[0][1].values())))
+
+
 def test_optimizers_are_d_then_g():
     m = module()
     (d_cfg, g_cfg) = m.configure_optimizers()
