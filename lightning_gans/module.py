@@ -53,6 +53,7 @@ def _plain(x: Any) -> Any:
 def _rand(shape, generator, device):  # U[0, 1): WGAN-GP mixing weights, drawn like latents
     return torch.rand(shape, generator=generator, device=device)
 
+
 _DEFAULT_OPT = partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
 
 
@@ -155,6 +156,7 @@ class GANModule(ResumableState, pl.LightningModule):
             loss = losses.get(loss, impl=impl, **dict(loss_params or {}))
         self.loss = loss
         self.latent_shape = (latent_dim,) if isinstance(latent_dim, int) else tuple(latent_dim)
+        self.latent_dim = latent_dim if isinstance(latent_dim, int) else self.latent_shape  # callbacks read it
         self._latent_fn = latent_fn
         self._opt_factories = (d_optimizer or _DEFAULT_OPT, g_optimizer or _DEFAULT_OPT)
         self._sched_factories = (d_scheduler, g_scheduler)
