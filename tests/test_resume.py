@@ -1,5 +1,6 @@
 """Resume: a run restarted from a checkpoint continues exactly like the uninterrupted run (CPU, deterministic)."""
 import functools
+import sys
 
 import lightning.pytorch as pl
 import pytest
@@ -72,6 +73,46 @@ def test_resume_at_an_epoch_boundary_continues_exactly(tmp_path):
     for k, v in state(full).items():
         assert torch.equal(v, resumed.state_dict()[k]), k  # G, D and the EMA generator
     assert (resumed.d_iters, resumed.g_steps) == (full.d_iters, full.g_steps) == (12, 4)
+
+
+class ResumableLoader:
+    """Shuffled batches whose order depends only on (seed, epoch), with the `state_dict`/`load_state_dict`
+    Lightning asks of a loader for exact mid-epoch resumption (torchdata's StatefulDataLoader plays this role)."""
+
+    def __init__(self, data, batch_size, seed=0):
+        self.data, self.batch_size, self.seed = data, batch_size, seed
+        self.epoch, self.pos, self.started, self.resuming = 0, 0, 0, False
+
+    def __len__(self):
+        return len(self.data) // self.batch_size
+
+    def __iter__(self):
+        if not self.resuming:  # a fresh epoch
+            self.epoch, self.pos, self.started = self.started, 0, self.started + 1
+        self.resuming = False
+        perm = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        for b in range(self.pos, len(self)):
+            self.pos = b + 1
+            yield [self.data[perm[b * self.batch_size:(b + 1) * self.batch_size]]]
+
+    def state_dict(self):
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state):
+        self.epoch, self.pos, self.started = state["epoch"], state["pos"], state["epoch"] + 1
+        self.resuming = self.pos < len(self)  # a finished epoch resumes with the next one
+
+
+@pytest.mark.parametrize("step", [2, 14])
+def test_resume_mid_epoch_with_a_resumable_loader_continues_exactly(tmp_path, monkeypatch, step):
+    # step 2: after batch 2 of epoch 1 (d_iters = 2, mid critic cycle); step 14: after batch 3 of epoch 3
+    data = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(sys.modules[__name__], "loader", lambda: ResumableLoader(data, 8))
+    full, full_rows = run(tmp_path, TOTAL, every=step)
+    resumed, resumed_rows = run(tmp_path / "resumed", TOTAL, ckpt_path=tmp_path / f"step={step}.ckpt")
+    assert resumed_rows == {s: r for s, r in full_rows.items() if s > step}
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
 
 
 def test_resume_without_the_rng_state_diverges(tmp_path, monkeypatch):
