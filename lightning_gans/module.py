@@ -125,19 +125,22 @@ class GANModule(ResumableState, pl.LightningModule):
             latent_dim = getattr(generator, "latent_dim", None)
             if latent_dim is None:
                 raise ValueError("latent_dim is required (the generator has no `latent_dim` attribute)")
-        checks = {
-            "n_critic >= 1": n_critic >= 1, "reg_interval >= 1": reg_interval >= 1,
-            "r1_gamma, r2_gamma, gp_weight >= 0": min(r1_gamma, r2_gamma, gp_weight) >= 0,
-            f"nonfinite in {NONFINITE_MODES}": nonfinite in NONFINITE_MODES,
-            "scheduler_interval in ('step', 'epoch')": scheduler_interval in ("step", "epoch"),
-            "ema_decay is None or in [0, 1]": ema_decay is None or 0 <= ema_decay <= 1,
-            "ema_start >= 0": ema_start >= 0,
-            "grad_clip is None or > 0": grad_clip is None or grad_clip > 0,
-            "grad_clip_algorithm in ('norm', 'value')": grad_clip_algorithm in ("norm", "value"),
-        }
-        for what, ok in checks.items():
+        checks = [  # (argument, valid?, what it must be, value given)
+            ("n_critic", n_critic >= 1, ">= 1", n_critic),
+            ("reg_interval", reg_interval >= 1, ">= 1", reg_interval),
+            ("r1_gamma", r1_gamma >= 0, ">= 0", r1_gamma),
+            ("r2_gamma", r2_gamma >= 0, ">= 0", r2_gamma),
+            ("gp_weight", gp_weight >= 0, ">= 0", gp_weight),
+            ("nonfinite", nonfinite in NONFINITE_MODES, f"one of {NONFINITE_MODES}", nonfinite),
+            ("scheduler_interval", scheduler_interval in ("step", "epoch"), "'step' or 'epoch'", scheduler_interval),
+            ("ema_decay", ema_decay is None or 0 <= ema_decay <= 1, "None or in [0, 1]", ema_decay),
+            ("ema_start", ema_start >= 0, ">= 0", ema_start),
+            ("grad_clip", grad_clip is None or grad_clip > 0, "None or > 0", grad_clip),
+            ("grad_clip_algorithm", grad_clip_algorithm in ("norm", "value"), "'norm' or 'value'", grad_clip_algorithm),
+        ]
+        for arg, ok, expected, value in checks:
             if not ok:
-                raise ValueError(f"GANModule: expected {what}")
+                raise ValueError(f"GANModule: {arg} must be {expected}, got {value!r}")
         latent_fn = resolve_sampler(latent_sampler)
 
         self.save_hyperparameters({

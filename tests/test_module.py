@@ -293,14 +293,18 @@ def test_nonfinite_skip_drops_the_step():
 
 def test_argument_validation():
     g, d = nets()
-    with pytest.raises(ValueError, match="n_critic >= 1"):
+    with pytest.raises(ValueError, match="n_critic must be >= 1, got 0"):
         GANModule(g, d, loss="nsgan", latent_dim=LATENT, n_critic=0)
-    with pytest.raises(ValueError, match="nonfinite"):
+    with pytest.raises(ValueError, match="nonfinite must be one of .* got 'ignore'"):
         GANModule(g, d, loss="nsgan", latent_dim=LATENT, nonfinite="ignore")
     with pytest.raises(ValueError, match="latent_dim is required"):
         GANModule(g, d, loss="nsgan")
     with pytest.raises(ValueError, match="loss is required"):
         GANModule(g, d, loss=None, latent_dim=LATENT)
+    with pytest.raises(ValueError, match="latent_sampler must be one of"):
+        GANModule(g, d, loss="nsgan", latent_dim=LATENT, latent_sampler="cauchy")
+    with pytest.raises(ValueError, match="grad_clip_algorithm must be 'norm' or 'value', got 'l1'"):
+        GANModule(g, d, loss="nsgan", latent_dim=LATENT, grad_clip=1.0, grad_clip_algorithm="l1")
 
 
 class Penalties(GANModule):
