@@ -1,0 +1,205 @@
+"""Image datasets. Nothing is ever downloaded.
+
+- `DigitsDataModule`: scikit-learn's bundled 8×8 handwritten digits (1,797
+  images shipped inside scikit-learn), split once, deterministically, into a
+  training split (75 %, what the GAN and the metric classifier see) and a
+  test split, stratified by class.
+- `ImageFolderDataModule`: every image file under a local folder (recursive).
+- `MNISTDataModule`: the four IDX files from a local folder.
+- `CIFAR10DataModule`: the python-pickle batches from a local folder.
+
+All serve batches of images (B, C, S, S) in [-1, 1] (no labels).
+"""
+from __future__ import annotations
+
+import gzip
+import pickle
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = ["DigitsDataModule", "ImageFolderDataModule", "MNISTDataModule", "CIFAR10DataModule", "digits_split"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def digits_split(test_fraction: float = 0.25, seed: int = 0):
+    """(x_train, y_train, x_test, y_test): digits as (N, 1, 8, 8) float32 in [-1, 1]."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = torch.from_numpy(d.data.astype(np.float32) / 16.0 * 2.0 - 1.0).view(-1, 1, 8, 8)
+    y = torch.from_numpy(d.target.astype(np.int64))
+    idx_tr, idx_te = train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=d.target)
+    idx_tr, idx_te = torch.from_numpy(np.sort(idx_tr)), torch.from_numpy(np.sort(idx_te))
+    return x[idx_tr], y[idx_tr], x[idx_te], y[idx_te]
+
+
+class _Images(Dataset):
+    def __init__(self, x: torch.Tensor):
+        self.x = x
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.x[i]
+
+
+class _ImageDataModule(pl.LightningDataModule):
+    """Shared loader logic: subclasses fill `self.images` (N, C, S, S) in `_load`."""
+
+    channels: int = 1
+    image_size: int = 8
+
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0,
+                 channels: int | None = None, image_size: int | None = None):
+        super().__init__()
+        if batch_size <= 0:
+            raise ValueError(f"data.batch_size must be positive, got {batch_size}")
+        # Fixed-format datasets accept their own shape (the configs state it for the nets) and nothing else.
+        for key, given in (("channels", channels), ("image_size", image_size)):
+            if given is not None and given != getattr(self, key):
+                raise ValueError(f"{type(self).__name__} has {key} = {getattr(self, key)}, got data.{key}={given}")
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.images: torch.Tensor | None = None
+
+    @property
+    def dims(self) -> tuple[int, int, int]:
+        return (self.channels, self.image_size, self.image_size)
+
+    def _load(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.images is None:
+            self.images = self._load()
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        if len(self.images) < self.batch_size:  # drop_last would silently yield no batch at all
+            raise ValueError(f"{type(self).__name__}: {len(self.images)} images but data.batch_size={self.batch_size}; "
+                             "lower data.batch_size or add images")
+        g = torch.Generator().manual_seed(self.seed)
+        return DataLoader(_Images(self.images), batch_size=self.batch_size, shuffle=True, drop_last=True,
+                          num_workers=self.num_workers, generator=g, persistent_workers=self.num_workers > 0)
+
+    def sample_real(self, n: int, seed: int = 1234) -> torch.Tensor:
+        self.setup()
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(self.images), generator=g)[:n]
+        return self.images[idx]
+
+
+class DigitsDataModule(_ImageDataModule):
+    """scikit-learn's 8×8 digits, training split: (B, 1, 8, 8) in [-1, 1]."""
+
+    channels, image_size = 1, 8
+
+    def _load(self) -> torch.Tensor:
+        return digits_split()[0]
+
+
+def _missing(kind: str, root, what: str) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"{kind}: data not found at {root!s}. Nothing is downloaded: {what} "
+        f"Then pass the folder with data.root=/path/to/folder."
+    )
+
+
+class ImageFolderDataModule(_ImageDataModule):
+    """Every image under `root` (recursively), resized to `image_size`, `channels` 1 (L) or 3 (RGB)."""
+
+    def __init__(self, root: str | None = None, image_size: int = 32, channels: int = 3, **kw):
+        self.image_size, self.channels = image_size, channels
+        super().__init__(**kw)
+        if channels not in (1, 3):
+            raise ValueError(f"data.channels must be 1 or 3, got {channels}")
+        self.root, self.image_size, self.channels = root, image_size, channels
+        hint = "put image files (png, jpg, ...) in a folder, in any sub-folders."
+        if root is None or not Path(root).expanduser().is_dir():
+            raise _missing("image folder", root, hint)
+        self.files = sorted(p for p in Path(root).expanduser().rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not self.files:
+            raise _missing("image folder", root, f"the folder exists but holds no image file ({', '.join(IMAGE_EXTENSIONS)}); "
+                           + hint)
+
+    def _load(self) -> torch.Tensor:
+        from PIL import Image
+
+        mode, s = ("L" if self.channels == 1 else "RGB"), self.image_size
+        out = np.empty((len(self.files), s, s, self.channels), dtype=np.uint8)
+        for i, f in enumerate(self.files):
+            with Image.open(f) as im:
+                arr = np.asarray(im.convert(mode).resize((s, s), Image.BILINEAR))
+            out[i] = arr.reshape(s, s, self.channels)
+        return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+class MNISTDataModule(_ImageDataModule):
+    """MNIST from the IDX files in `root`: (B, 1, 28, 28) in [-1, 1]."""
+
+    channels, image_size = 1, 28
+    FILES = ("train-images-idx3-ubyte",)
+
+    def __init__(self, root: str | None = None, **kw):
+        super().__init__(**kw)
+        self.root = root
+        self.path = self._find(root)
+
+    def _find(self, root) -> Path:
+        hint = ("download train-images-idx3-ubyte(.gz) from an MNIST mirror yourself and put it in a folder "
+                "(a 'MNIST/raw' sub-folder is also searched).")
+        if root is not None:
+            r = Path(root).expanduser()
+            for d in (r, r / "raw", r / "MNIST" / "raw"):
+                for name in self.FILES:
+                    for suffix in ("", ".gz"):
+                        if (d / (name + suffix)).is_file():
+                            return d / (name + suffix)
+        raise _missing("MNIST", root, hint)
+
+    def _load(self) -> torch.Tensor:
+        x = _read_idx(self.path)  # (N, 28, 28) uint8
+        return torch.from_numpy(x.copy()).unsqueeze(1).float() / 127.5 - 1.0
+
+
+class CIFAR10DataModule(_ImageDataModule):
+    """CIFAR-10 from the python batches in `root`: (B, 3, 32, 32) in [-1, 1]."""
+
+    channels, image_size = 3, 32
+
+    def __init__(self, root: str | None = None, **kw):
+        super().__init__(**kw)
+        self.root = root
+        hint = ("extract cifar-10-python.tar.gz yourself so that data_batch_1 ... data_batch_5 lie in the folder "
+                "(or in its cifar-10-batches-py sub-folder).")
+        self.dir = None
+        if root is not None:
+            r = Path(root).expanduser()
+            for d in (r, r / "cifar-10-batches-py"):
+                if (d / "data_batch_1").is_file():
+                    self.dir = d
+        if self.dir is None:
+            raise _missing("CIFAR-10", root, hint)
+
+    def _load(self) -> torch.Tensor:
+        batches = []
+        for f in sorted(self.dir.glob("data_batch_*")):
+            with open(f, "rb") as fh:
+                batches.append(pickle.load(fh, encoding="bytes")[b"data"])
+        x = np.concatenate(batches).reshape(-1, 3, 32, 32)
+        return torch.from_numpy(x).float() / 127.5 - 1.0

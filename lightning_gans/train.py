@@ -1,0 +1,251 @@
+"""`lgans-train` / `python -m lightning_gans.train`: train a GAN from the Hydra configs in conf/.
+
+    lgans-train                                    # the default experiment (relativistic GAN, ring8, CPU)
+    lgans-train loss=rsgan loss.pairing=all data=grid25
+    lgans-train loss=designed loss.omega='0.5*log(r)' loss.rho='exp(-t)'
+    lgans-train -m loss=sgan,nsgan,rsgan seed=0,1,2
+    lgans-train hydra.run.dir=/tmp/my_run
+
+Order of work: compose -> validate (nothing is built yet) -> build the data module, the GANModule
+(this builds the loss: an unknown option or a design that fails its check raises here), callbacks
+and loggers -> Trainer -> fit -> metrics.json and plots -> print where everything is.
+Every configuration error is reported as one clear line before the Trainer starts, and the
+process exits with status 2.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = ["main", "run", "build", "validate", "compose_config", "ConfigError", "CONF_DIR"]
+
+log = logging.getLogger("lightning_gans.train")
+
+
+def _conf_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for cand in (here.parent / "conf", here / "conf"):  # repo checkout (editable) / packaged copy
+        if (cand / "train.yaml").is_file():
+            return cand
+    raise FileNotFoundError(f"lightning_gans: cannot find conf/train.yaml next to {here}")
+
+
+CONF_DIR = _conf_dir()
+
+
+def player_steps(max_steps: int, n_critic: int, player: str) -> int:
+    """Optimizer steps of one player in a run of `max_steps` (for step-based LR schedules, pitfall 3).
+
+    GANModule makes one D step per batch and one G step every n_critic batches, and Lightning's
+    max_steps counts both: G steps = max_steps / (n_critic + 1), D steps = the rest.
+    """
+    if player not in ("g", "d"):
+        raise ConfigError(f"player_steps: player must be 'g' or 'd', got {player!r}")
+    g = max(1, int(max_steps) // (int(n_critic) + 1))
+    return g if player == "g" else max(1, int(max_steps) - g)
+
+
+# Used in conf/model/*.yaml: total_iters: ${lgans.player_steps:${trainer.max_steps},${model.n_critic},g}
+if not OmegaConf.has_resolver("lgans.player_steps"):
+    OmegaConf.register_new_resolver("lgans.player_steps", player_steps)
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; raised before training starts."""
+
+
+# ---------------------------------------------------------------------------------------- validation
+def validate(cfg: DictConfig) -> None:
+    """Cheap checks on the composed config, before anything is built."""
+    for key in ("model.g_optimizer", "model.d_optimizer"):
+        opt = OmegaConf.select(cfg, key)
+        if opt is not None and "lr" in opt:
+            lr = opt.lr
+            if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0:
+                raise ConfigError(f"{key}.lr must be a positive number, got {lr!r}")
+    missing = sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra"))
+    if missing:  # `???` in a config: a value only the user can give (e.g. data.root for local datasets)
+        raise ConfigError(f"missing required value(s): {', '.join(missing)}; give them on the command line, "
+                          f"e.g. {missing[0]}=...")
+    steps = OmegaConf.select(cfg, "trainer.max_steps")
+    if steps is not None and steps != -1 and steps <= 0:
+        raise ConfigError(f"trainer.max_steps must be positive (or -1 with max_epochs), got {steps}")
+    if "name" not in cfg.get("loss", {}):
+        raise ConfigError("loss.name is missing: pick a loss with loss=<name> (see conf/loss/)")
+    from . import losses
+
+    name = cfg.loss.name
+    if name not in losses.names():
+        raise ConfigError(f"unknown loss {name!r}; choose one of {sorted(losses.names())}")
+
+
+def loss_args(cfg: DictConfig) -> tuple[str, dict]:
+    """(name, params) of the configured loss; null parameters are left to the loss's defaults."""
+    params = {k: v for k, v in OmegaConf.to_container(cfg.loss, resolve=True).items() if k != "name" and v is not None}
+    return cfg.loss.name, params
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """The config `lgans-train <overrides>` would run, composed without Hydra's runtime (for scripts and tests).
+
+    `paths.output_dir` refers to Hydra's run directory, which only exists under `hydra.main`:
+    give `paths.output_dir=...` among the overrides before running it.
+    """
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="lgans-train"):
+        return compose("train", overrides=quote_formulas(list(overrides or [])))
+
+
+# ---------------------------------------------------------------------------------------- building
+def build(cfg: DictConfig) -> dict:
+    """Instantiate everything a run needs: datamodule, model, callbacks, loggers, trainer (not fitted)."""
+    from hydra.utils import instantiate
+
+    validate(cfg)
+    # Unwrap Hydra's InstantiationException (its cause is the user-facing message) and say which
+    # group it came from, with the loss's parameters: the loss is built inside the GANModule.
+    name, params = loss_args(cfg)
+    for what, key, kwargs in (("data", "data", {}),
+                              (f"model with loss={name} {params}", "model", {"loss": name, "loss_params": params})):
+        try:
+            obj = instantiate(cfg[key], **kwargs)
+        except hydra.errors.InstantiationException as e:
+            cause = e.__cause__ or e
+            raise ConfigError(f"{what}: {type(cause).__name__}: {cause}") from cause
+        if key == "data":
+            datamodule = obj
+        else:
+            model = obj
+    _check_shapes(cfg, datamodule, model)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    # Lightning rejects a progress-bar (checkpoint) callback with the bar (checkpointing) disabled;
+    # the trainer flag is what the user asked for, so it wins over the callbacks group.
+    from lightning.pytorch.callbacks import Checkpoint, ProgressBar
+
+    for flag, kind in (("enable_progress_bar", ProgressBar), ("enable_checkpointing", Checkpoint)):
+        if OmegaConf.select(cfg, f"trainer.{flag}") is False:
+            callbacks = [c for c in callbacks if not isinstance(c, kind)]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return {"datamodule": datamodule, "model": model, "callbacks": callbacks, "loggers": loggers, "trainer": trainer}
+
+
+def _check_shapes(cfg: DictConfig, datamodule, model) -> None:
+    """The generator must produce what the data module serves (an MLP pair cannot learn images)."""
+    dims = getattr(datamodule, "dims", None)
+    if dims is None:
+        return
+    shape = tuple(model.sample(n=2).shape[1:])
+    if shape != tuple(dims):
+        g = OmegaConf.select(cfg, "model.generator._target_", default="?").rsplit(".", 1)[-1]
+        hint = "model=dcgan for images" if len(dims) == 3 else "model=mlp for 2-D data"
+        raise ConfigError(f"the generator ({g}) makes samples of shape {shape} but the data serve {tuple(dims)}; "
+                          f"use {hint}")
+
+
+def _metrics_callback(callbacks):
+    from .metrics import MetricsCallback
+
+    return next((c for c in callbacks if isinstance(c, MetricsCallback)), None)
+
+
+def _one_log_stream() -> None:
+    """Lightning's own console handler plus Hydra's root handler print every line twice: keep Hydra's
+    (console and the run's train.log) and drop Lightning's."""
+    if logging.getLogger().handlers:  # only under hydra.main (or another configured root logger)
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            lg = logging.getLogger(name)
+            for h in list(lg.handlers):
+                lg.removeHandler(h)
+            lg.propagate = True
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train one configuration; return its final metrics (what metrics.json holds)."""
+    import lightning.pytorch as pl
+
+    _one_log_stream()
+
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        parts = build(cfg)
+    except (ConfigError, ValueError, TypeError, FileNotFoundError, KeyError) as e:
+        msg = str(e) if isinstance(e, ConfigError) else f"{type(e).__name__}: {e}"
+        print(f"lgans-train: invalid configuration: {msg}", file=sys.stderr)
+        raise SystemExit(2) from e
+    metrics_cb = _metrics_callback(parts["callbacks"])
+    if metrics_cb is not None:
+        metrics_cb.extra["config"] = OmegaConf.to_container(cfg, resolve=True)
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    t0 = time.time()
+    parts["trainer"].fit(parts["model"], datamodule=parts["datamodule"])
+    elapsed = time.time() - t0
+    metrics = json.loads((out_dir / "metrics.json").read_text()) if (out_dir / "metrics.json").is_file() else {}
+    _report(out_dir, metrics, elapsed, parts)
+    return metrics
+
+
+def _report(out_dir: Path, metrics: dict, elapsed: float, parts: dict) -> None:
+    keys = ("modes_covered", "high_quality_fraction", "reverse_kl", "frechet_distance", "classes_covered")
+    shown = ", ".join(f"{k}={metrics[k]:.4g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
+                      for k in keys if k in metrics)
+    lines = [f"lgans-train: finished in {elapsed:.0f} s; outputs in {out_dir}"]
+    if shown:
+        lines.append(f"  metrics      {out_dir / 'metrics.json'}  ({shown})")
+    for name in ("samples.png", "samples.gif"):
+        if (out_dir / name).is_file():
+            lines.append(f"  samples      {out_dir / name}")
+    ckpt = out_dir / "checkpoints"
+    if ckpt.is_dir():
+        lines.append(f"  checkpoints  {ckpt}")
+    for lg in parts["loggers"]:
+        lines.append(f"  {type(lg).__name__:<12} {lg.log_dir}")
+    lines.append(f"  config       {out_dir / 'config.yaml'}")
+    print("\n".join(lines), flush=True)
+
+
+# ---------------------------------------------------------------------------------------- entry points
+_FORMULA_KEY = re.compile(r"^(\+{0,2}loss\.(?:omega|rho|alpha|beta|h))=(.+)$")
+
+
+def quote_formulas(args: list[str]) -> list[str]:
+    """Quote formula values so Hydra's override grammar accepts them.
+
+    The shell eats the quotes of `loss.omega='0.5*log(r)'`, and Hydra rejects the bare parentheses;
+    formula keys (loss.omega, .rho, .alpha, .beta, .h) are re-quoted unless already quoted.
+    """
+    out = []
+    for a in args:
+        m = _FORMULA_KEY.match(a)
+        if m and not (m.group(2)[0] in "'\"" and m.group(2)[-1] == m.group(2)[0]) and m.group(2) != "null":
+            a = f"{m.group(1)}='" + m.group(2).replace("\\", "\\\\").replace("'", "\\'") + "'"
+        out.append(a)
+    return out
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    metrics = run(cfg)
+    for key in ("high_quality_fraction", "frechet_distance"):
+        if key in metrics:
+            return metrics[key]
+    return None
+
+
+def main() -> None:
+    sys.argv = [sys.argv[0]] + quote_formulas(sys.argv[1:])
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
