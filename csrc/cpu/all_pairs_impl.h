@@ -85,6 +85,20 @@ int64_t factorised_row(const float* a, int64_t j0, int64_t j1, float b, int K, f
   return j;
 }
 
+// Columns [j, j1) of one row by the scalar exact formula: the tails of both paths.
+template <typename A, bool GRAD>
+void exact_tail(const A* F, A ri, int64_t j, int64_t j1, A* cp, double& loss, double& sig) {
+  for (; j < j1; ++j) {
+    A sp, sg;
+    math::softplus_sigmoid(F[j] - ri, sp, sg);
+    loss += sp;
+    if constexpr (GRAD) {
+      sig += sg;
+      cp[j] += sg;
+    }
+  }
+}
+
 // One row against columns [j0, j1) pair by pair (any dtype, any values).
 template <typename A, bool GRAD>
 void exact_row(const A* F, A ri_, int64_t j0, int64_t j1, A* cp, double& loss, double& sig) {
@@ -104,32 +118,9 @@ void exact_row(const A* F, A ri_, int64_t j0, int64_t j1, A* cp, double& loss, d
       acc_sp = acc_sp + vec_sp(z);
     }
   }
-  double tail_sp = 0.0, tail_sig = 0.0;
-  for (; j < j1; ++j) {
-    A sp, sg;
-    math::softplus_sigmoid(F[j] - ri_, sp, sg);
-    tail_sp += sp;
-    if constexpr (GRAD) {
-      tail_sig += sg;
-      cp[j] += sg;
-    }
-  }
-  loss += hsum(acc_sp) + tail_sp;
-  if constexpr (GRAD) sig += hsum(acc_sig) + tail_sig;
-}
-
-// Scalar tail of a factorised row: the exact formula, as exact_row's tail.
-template <bool GRAD>
-void exact_tail(const float* F, float ri, int64_t j, int64_t j1, float* cp, double& loss, double& sig) {
-  for (; j < j1; ++j) {
-    float sp, sg;
-    math::softplus_sigmoid(F[j] - ri, sp, sg);
-    loss += sp;
-    if constexpr (GRAD) {
-      sig += sg;
-      cp[j] += sg;
-    }
-  }
+  loss += hsum(acc_sp);
+  if constexpr (GRAD) sig += hsum(acc_sig);
+  exact_tail<A, GRAD>(F, ri_, j, j1, cp, loss, sig);
 }
 
 template <typename A, bool GRAD>
@@ -157,7 +148,7 @@ double all_pairs_blocks(const A* R, const A* F, int64_t n, int64_t m, A* row, A*
             if (zmax <= kZHi && zmin >= kZLo) {  // false for NaN and ±inf
               const float b = float(std::exp(ts.fmax[t] - double(R[i])));
               const int64_t j = factorised_row<GRAD>(ts.a.data(), j0, j1, b, product_length(zmax), cp, loss, sig);
-              exact_tail<GRAD>(F, R[i], j, j1, cp, loss, sig);
+              exact_tail<float, GRAD>(F, R[i], j, j1, cp, loss, sig);
               continue;
             }
           }

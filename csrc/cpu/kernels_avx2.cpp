@@ -3,17 +3,7 @@
 // extension runnable on CPUs without AVX2.
 #if defined(__x86_64__) || defined(_M_X64)
 #pragma GCC target("avx2,fma,f16c")
-// The pragma enables the instructions but not the feature macros that
-// sleef.h and at::vec test, so declare them for this translation unit only.
-#ifndef __AVX__
-#define __AVX__ 1
-#endif
-#ifndef __AVX2__
-#define __AVX2__ 1
-#endif
-#ifndef __FMA__
-#define __FMA__ 1
-#endif
+#include "isa_macros.h"
 #define CPU_CAPABILITY AVX2
 #define CPU_CAPABILITY_AVX2
 #include "kernels_impl.h"

@@ -3,15 +3,7 @@
 // pragma scheme as kernels_avx2.cpp: only this translation unit uses AVX-512.
 #if defined(__x86_64__) || defined(_M_X64)
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")
-#ifndef __AVX__
-#define __AVX__ 1
-#endif
-#ifndef __AVX2__
-#define __AVX2__ 1
-#endif
-#ifndef __FMA__
-#define __FMA__ 1
-#endif
+#include "isa_macros.h"
 #ifndef __AVX512F__
 #define __AVX512F__ 1
 #endif
