@@ -93,7 +93,7 @@ def softplus_mean(x: torch.Tensor, sign: float = 1.0, impl: str = "auto") -> tor
     """mean_k sp(sign * x_k) (SPEC §3: -log σ(x) = sp(-x), -log(1-σ(x)) = sp(x))."""
     x, sign = _as_logits(x, "x"), _check_sign(sign)
     if _use_fused(impl, x.device):
-        return torch.ops.lightning_gans.softplus_mean(x, sign)
+        return torch.ops.lightning_gans.softplus_mean(x, sign, _needs_grad(x))[0]
     return reference.softplus_mean(x, sign)
 
 
@@ -101,7 +101,7 @@ def sgan_d(real: torch.Tensor, fake: torch.Tensor, impl: str = "auto") -> torch.
     """Standard GAN discriminator loss mean sp(-T_r) + mean sp(T_f), one op (N != M allowed)."""
     r, f = _check_pair(real, fake)
     if _use_fused(impl, r.device):
-        return torch.ops.lightning_gans.sgan_d(r, f)
+        return torch.ops.lightning_gans.sgan_d(r, f, _needs_grad(r, f))[0]
     return reference.sgan_d(r, f)
 
 
@@ -110,7 +110,7 @@ def relativistic_paired(real: torch.Tensor, fake: torch.Tensor, sign: float = 1.
     r, f = _check_pair(real, fake, paired=True)
     sign = _check_sign(sign)
     if _use_fused(impl, r.device):
-        return torch.ops.lightning_gans.rel_paired(r, f, sign)
+        return torch.ops.lightning_gans.rel_paired(r, f, sign, _needs_grad(r, f))[0]
     return reference.relativistic_paired(r, f, sign)
 
 
@@ -142,30 +142,25 @@ def _register() -> None:
     ops = torch.ops.lightning_gans
 
     # Fake (meta) kernels: shapes and dtypes only, so torch.compile traces the ops.
-    @torch.library.register_fake(lib + "softplus_mean")
-    def _(x, sign):
-        return x.new_empty(())
+    def grad_like(t, with_grad):  # the unit-upstream gradient an elementwise forward returns
+        return t.new_empty((t.shape[0] if with_grad else 0,))
 
-    @torch.library.register_fake(lib + "softplus_mean_backward")
-    def _(grad, x, sign):
-        return torch.empty_like(x)
+    @torch.library.register_fake(lib + "softplus_mean")
+    def _(x, sign, with_grad):
+        return x.new_empty(()), grad_like(x, with_grad)
 
     @torch.library.register_fake(lib + "sgan_d")
-    def _(real, fake):
-        return real.new_empty(())
-
-    @torch.library.register_fake(lib + "sgan_d_backward")
-    def _(grad, real, fake):
-        return torch.empty_like(real), torch.empty_like(fake)
+    def _(real, fake, with_grad):
+        return real.new_empty(()), grad_like(real, with_grad), grad_like(fake, with_grad)
 
     @torch.library.register_fake(lib + "rel_paired")
-    def _(real, fake, sign):
+    def _(real, fake, sign, with_grad):
         torch._check(real.shape[0] == fake.shape[0])
-        return real.new_empty(())
+        return real.new_empty(()), grad_like(real, with_grad), grad_like(fake, with_grad)
 
-    @torch.library.register_fake(lib + "rel_paired_backward")
-    def _(grad, real, fake, sign):
-        return torch.empty_like(real), torch.empty_like(fake)
+    @torch.library.register_fake(lib + "grad_scale")
+    def _(grad, dx):
+        return torch.empty_like(dx)
 
     @torch.library.register_fake(lib + "rel_all_pairs")
     def _(real, fake, sign, with_grad):
@@ -186,38 +181,41 @@ def _register() -> None:
         return torch.empty_like(real), torch.empty_like(fake)
 
     # Autograd: each backward is one native op.
-    def setup_x_sign(ctx, inputs, output):
-        ctx.save_for_backward(inputs[0])
-        ctx.sign = inputs[1]
+    # Elementwise losses: the forward (called with with_grad) returned the gradient for a
+    # unit upstream gradient, from the same exps as the loss; the backward scales it.
+    # Only the loss output is differentiable in practice: no zero tensors for the others.
+    def setup_elementwise(ctx, inputs, output):
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(*output[1:])
+        ctx.n_inputs = len(output) - 1
+        ctx.n_args = len(inputs)
 
-    def bwd_softplus_mean(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return ops.softplus_mean_backward(grad, x, ctx.sign), None
+    def bwd_elementwise(ctx, grad, *_unused):
+        if grad is None:  # only an auxiliary output was differentiated
+            return (None,) * ctx.n_args
+        saved = ctx.saved_tensors
+        if any(d.numel() == 0 for d in saved):
+            raise RuntimeError(
+                "this lightning_gans op was called with with_grad=False, so it kept no gradient; "
+                "call it through lightning_gans.ops"
+            )
+        grads = tuple(ops.grad_scale(grad, d) for d in saved)
+        return grads + (None,) * (ctx.n_args - ctx.n_inputs)
 
-    torch.library.register_autograd(lib + "softplus_mean", bwd_softplus_mean, setup_context=setup_x_sign)
-
-    def setup_pair(ctx, inputs, output):
-        ctx.save_for_backward(inputs[0], inputs[1])
-        ctx.sign = inputs[2] if len(inputs) > 2 else None
-
-    def bwd_sgan_d(ctx, grad):
-        return ops.sgan_d_backward(grad, *ctx.saved_tensors)
-
-    torch.library.register_autograd(lib + "sgan_d", bwd_sgan_d, setup_context=setup_pair)
-
-    def bwd_rel_paired(ctx, grad):
-        return (*ops.rel_paired_backward(grad, *ctx.saved_tensors, ctx.sign), None)
-
-    torch.library.register_autograd(lib + "rel_paired", bwd_rel_paired, setup_context=setup_pair)
+    for name in ("softplus_mean", "sgan_d", "rel_paired"):
+        torch.library.register_autograd(lib + name, bwd_elementwise, setup_context=setup_elementwise)
 
     # All pairs: the forward already reduced the per-row / per-column sigmoid sums
     # (O(N + M)); the backward only scales them. real/fake are saved for their shapes.
     def setup_all_pairs(ctx, inputs, output):
+        ctx.set_materialize_grads(False)
         real, fake, sign, _ = inputs
         ctx.save_for_backward(real, fake, output[1], output[2])
         ctx.sign = sign
 
     def bwd_all_pairs(ctx, grad, _grad_row, _grad_col):
+        if grad is None:
+            return None, None, None, None
         real, fake, row, col = ctx.saved_tensors
         if row.numel() != real.numel():
             raise RuntimeError(
@@ -229,11 +227,14 @@ def _register() -> None:
     torch.library.register_autograd(lib + "rel_all_pairs", bwd_all_pairs, setup_context=setup_all_pairs)
 
     def setup_average(ctx, inputs, output):
+        ctx.set_materialize_grads(False)
         real, fake, sign = inputs
         ctx.save_for_backward(real, fake, output[1])
         ctx.sign = sign
 
     def bwd_average(ctx, grad, _grad_stats):
+        if grad is None:
+            return None, None, None
         return (*ops.rel_average_backward(grad, *ctx.saved_tensors, ctx.sign), None)
 
     torch.library.register_autograd(lib + "rel_average", bwd_average, setup_context=setup_average)
@@ -248,11 +249,11 @@ def _register() -> None:
             "the discriminator's input gradients do not need this)"
         )
 
-    for name in ("softplus_mean", "sgan_d", "rel_paired", "rel_all_pairs", "rel_average"):
-        def setup(ctx, inputs, output, _name=name + "_backward"):
+    for name in ("grad_scale", "rel_all_pairs_backward", "rel_average_backward"):
+        def setup(ctx, inputs, output, _name=name):
             ctx.op_name = _name
 
-        torch.library.register_autograd(lib + name + "_backward", no_double_backward, setup_context=setup)
+        torch.library.register_autograd(lib + name, no_double_backward, setup_context=setup)
 
 
 if _ext.available():

@@ -125,12 +125,13 @@ def _opcheck_cases():
     row, col = torch.rand(13), torch.rand(6)
     stats = torch.tensor([0.1, -0.2, 3.0, 4.0], dtype=torch.float64)
     return [
-        (L.softplus_mean, (r.clone().requires_grad_(), -1.0)),
-        (L.softplus_mean_backward, (ga, r, 1.0)),
-        (L.sgan_d, (r.clone().requires_grad_(), f2.clone().requires_grad_())),
-        (L.sgan_d_backward, (ga, r, f2)),
-        (L.rel_paired, (r.clone().requires_grad_(), f.clone().requires_grad_(), 1.0)),
-        (L.rel_paired_backward, (ga, r, f, -1.0)),
+        (L.softplus_mean, (r.clone().requires_grad_(), -1.0, True)),
+        (L.softplus_mean, (r, 1.0, False)),
+        (L.sgan_d, (r.clone().requires_grad_(), f2.clone().requires_grad_(), True)),
+        (L.sgan_d, (r, f2, False)),
+        (L.rel_paired, (r.clone().requires_grad_(), f.clone().requires_grad_(), 1.0, True)),
+        (L.rel_paired, (r, f, -1.0, False)),
+        (L.grad_scale, (ga, r)),
         (L.rel_all_pairs, (r.clone().requires_grad_(), f2.clone().requires_grad_(), 1.0, True)),
         (L.rel_all_pairs, (r, f2, -1.0, False)),
         (L.rel_all_pairs_backward, (ga, r, f2, row, col, 1.0)),

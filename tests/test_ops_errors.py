@@ -49,11 +49,11 @@ def test_bad_impl_and_sign():
 def test_native_ops_check_their_arguments_too():
     L = torch.ops.lightning_gans
     with pytest.raises(RuntimeError, match="real must be 1-D"):
-        L.sgan_d(torch.randn(3, 1), torch.randn(3))
+        L.sgan_d(torch.randn(3, 1), torch.randn(3), False)
     with pytest.raises(RuntimeError, match="empty batch"):
-        L.softplus_mean(torch.randn(0), 1.0)
+        L.softplus_mean(torch.randn(0), 1.0, True)
     with pytest.raises(RuntimeError, match="N == M"):
-        L.rel_paired(torch.randn(3), torch.randn(4), 1.0)
+        L.rel_paired(torch.randn(3), torch.randn(4), 1.0, False)
     with pytest.raises(RuntimeError, match="float32, float64, float16 or bfloat16"):
         L.rel_all_pairs(torch.ones(3, dtype=torch.int32), torch.ones(3, dtype=torch.int32), 1.0, False)
 

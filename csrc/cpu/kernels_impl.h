@@ -82,41 +82,75 @@ void store_as(const acc_t<T>* src, T* dst, int64_t len) {
   for (int64_t k = 0; k < len; ++k) dst[k] = static_cast<T>(src[k]);
 }
 
-template <typename T>
-void sig_affine_impl(const void* xv, const void* yv, int64_t n, double a, double c, double b, double coef_x,
-                     double add_x, void* out_xv, double coef_y, double add_y, void* out_yv) {
+// With SP, also the chunk's Σ sp(z) (from the same e = exp(-|z|)) into *sp_part:
+// a forward that hands its gradient to the backward evaluates each exp once.
+template <typename T, bool SP>
+void sig_affine_chunk(const T* x, const T* y, int64_t len, acc_t<T> a, acc_t<T> c, acc_t<T> b, acc_t<T> coef_x,
+                      acc_t<T> add_x, T* out_x, acc_t<T> coef_y, acc_t<T> add_y, T* out_y, double* sp_part) {
   using A = acc_t<T>;
   using V = Vectorized<A>;
+  A bx[kChunk], by[kChunk], ox[kChunk], oy[kChunk];
+  const A* xa = as_acc(x, len, bx);
+  const A* ya = y ? as_acc(y, len, by) : nullptr;
+  V acc_sp(A(0));
+  int64_t k = 0;
+  for (; k + V::size() <= len; k += V::size()) {
+    V z = V::loadu(xa + k) * V(a) + V(b);
+    if (ya) z = z + V::loadu(ya + k) * V(c);
+    V sg;
+    if constexpr (SP) {
+      V sp;
+      vec_sp_sig(z, sp, sg);
+      acc_sp = acc_sp + sp;
+    } else {
+      sg = vec_sig(z);
+    }
+    (sg * V(coef_x) + V(add_x)).store(ox + k);
+    if (out_y) (sg * V(coef_y) + V(add_y)).store(oy + k);
+  }
+  double tail_sp = 0.0;
+  for (; k < len; ++k) {
+    A z = xa[k] * a + b;
+    if (ya) z = z + ya[k] * c;
+    A sp, sg;
+    math::softplus_sigmoid(z, sp, sg);
+    tail_sp += sp;
+    ox[k] = sg * coef_x + add_x;
+    oy[k] = sg * coef_y + add_y;
+  }
+  if constexpr (SP) *sp_part = hsum(acc_sp) + tail_sp;
+  store_as<T>(ox, out_x, len);
+  if (out_y) store_as<T>(oy, out_y, len);
+}
+
+template <typename T>
+void sig_affine_impl(const void* xv, const void* yv, int64_t n, double a, double c, double b, double coef_x,
+                     double add_x, void* out_xv, double coef_y, double add_y, void* out_yv, double* sp_total) {
+  using A = acc_t<T>;
   const T* x = static_cast<const T*>(xv);
   const T* y = static_cast<const T*>(yv);
   T* out_x = static_cast<T*>(out_xv);
   T* out_y = static_cast<T*>(out_yv);
   const int64_t nch = (n + kChunk - 1) / kChunk;
+  std::vector<double> part(sp_total ? nch : 0);
   at::parallel_for(0, nch, 1, [&](int64_t c0, int64_t c1) {
-    A bx[kChunk], by[kChunk], ox[kChunk], oy[kChunk];
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t s = ch * kChunk, len = std::min(kChunk, n - s);
-      const A* xa = as_acc(x + s, len, bx);
-      const A* ya = y ? as_acc(y + s, len, by) : nullptr;
-      int64_t k = 0;
-      for (; k + V::size() <= len; k += V::size()) {
-        V z = V::loadu(xa + k) * V(A(a)) + V(A(b));
-        if (ya) z = z + V::loadu(ya + k) * V(A(c));
-        const V sg = vec_sig(z);
-        (sg * V(A(coef_x)) + V(A(add_x))).store(ox + k);
-        if (out_y) (sg * V(A(coef_y)) + V(A(add_y))).store(oy + k);
+      const T* ys = y ? y + s : nullptr;
+      T* oys = out_y ? out_y + s : nullptr;
+      if (sp_total) {
+        sig_affine_chunk<T, true>(x + s, ys, len, A(a), A(c), A(b), A(coef_x), A(add_x), out_x + s, A(coef_y),
+                                  A(add_y), oys, &part[ch]);
+      } else {
+        sig_affine_chunk<T, false>(x + s, ys, len, A(a), A(c), A(b), A(coef_x), A(add_x), out_x + s, A(coef_y),
+                                   A(add_y), oys, nullptr);
       }
-      for (; k < len; ++k) {
-        A z = xa[k] * A(a) + A(b);
-        if (ya) z = z + ya[k] * A(c);
-        const A sg = math::sigmoid(z);
-        ox[k] = sg * A(coef_x) + A(add_x);
-        oy[k] = sg * A(coef_y) + A(add_y);
-      }
-      store_as<T>(ox, out_x + s, len);
-      if (out_y) store_as<T>(oy, out_y + s, len);
     }
   });
+  if (sp_total) {
+    *sp_total = 0.0;
+    for (double p : part) *sp_total += p;  // chunk order: independent of the thread count
+  }
 }
 
 // ---------------------------------------------------------------- sum
@@ -160,8 +194,9 @@ inline void sp_sum(DType d, const void* x, const void* y, int64_t n, double a, d
 }
 
 inline void sig_affine(DType d, const void* x, const void* y, int64_t n, double a, double c, double b,
-                       double coef_x, double add_x, void* out_x, double coef_y, double add_y, void* out_y) {
-  LG_DISPATCH(d, sig_affine_impl, x, y, n, a, c, b, coef_x, add_x, out_x, coef_y, add_y, out_y)
+                       double coef_x, double add_x, void* out_x, double coef_y, double add_y, void* out_y,
+                       double* sp_total) {
+  LG_DISPATCH(d, sig_affine_impl, x, y, n, a, c, b, coef_x, add_x, out_x, coef_y, add_y, out_y, sp_total)
 }
 
 inline double all_pairs(DType d, const void* r, const void* f, int64_t n, int64_t m, double s, void* row,

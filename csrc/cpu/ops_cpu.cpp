@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/mul.h>
 #include <torch/library.h>
 
 #include <tuple>
@@ -35,67 +36,76 @@ double grad_value(const Tensor& grad, const Tensor& like) {
   return grad.item<double>();
 }
 
-// out = coef σ(a x + c y + b) + add, elementwise, in x's dtype.
-Tensor sig_affine(const Tensor& x, const Tensor* y, double a, double c, double b, double coef, double add) {
+// out = coef σ(a x + c y + b) + add, elementwise, in x's dtype; with sp_total
+// also Σ sp(a x + c y + b) from the same exps.
+Tensor sig_affine(const Tensor& x, const Tensor* y, double a, double c, double b, double coef, double add,
+                  double* sp_total = nullptr) {
   Tensor out = at::empty_like(x);
   kernels().sig_affine(dtype_of(x), x.data_ptr(), y ? y->data_ptr() : nullptr, x.numel(), a, c, b, coef, add,
-                       out.data_ptr(), 0.0, 0.0, nullptr);
+                       out.data_ptr(), 0.0, 0.0, nullptr, sp_total);
   return out;
 }
 
+Tensor no_grad_like(const Tensor& x) { return at::empty({0}, x.options()); }
+
 // ---------------------------------------------------------------- elementwise
-Tensor softplus_mean(const Tensor& x_, double sign) {
+// With with_grad, each forward also returns d loss / d input for a unit
+// upstream gradient, computed from the same exp as the loss; the backward
+// (grad_scale) only multiplies it by the upstream gradient.
+std::tuple<Tensor, Tensor> softplus_mean(const Tensor& x_, double sign, bool with_grad) {
   check_logits(x_, "x");
   const Tensor x = x_.contiguous();
+  const int64_t n = x.numel();
   double s[2];
-  kernels().sp_sum(dtype_of(x), x.data_ptr(), nullptr, x.numel(), sign, 0.0, 0.0, false, s);
-  return scalar_like(x, s[0] / x.numel());
+  if (with_grad) {
+    Tensor dx = sig_affine(x, nullptr, sign, 0.0, 0.0, sign / n, 0.0, &s[0]);
+    return {scalar_like(x, s[0] / n), dx};
+  }
+  kernels().sp_sum(dtype_of(x), x.data_ptr(), nullptr, n, sign, 0.0, 0.0, false, s);
+  return {scalar_like(x, s[0] / n), no_grad_like(x)};
 }
 
-Tensor softplus_mean_backward(const Tensor& grad, const Tensor& x_, double sign) {
-  check_logits(x_, "x");
-  const Tensor x = x_.contiguous();
-  const double g = grad_value(grad, x);
-  return sig_affine(x, nullptr, sign, 0.0, 0.0, g * sign / x.numel(), 0.0);
-}
-
-Tensor sgan_d(const Tensor& real_, const Tensor& fake_) {
+std::tuple<Tensor, Tensor, Tensor> sgan_d(const Tensor& real_, const Tensor& fake_, bool with_grad) {
   check_pair(real_, fake_, false);
   const Tensor real = real_.contiguous(), fake = fake_.contiguous();
+  const int64_t n = real.numel(), m = fake.numel();
   double sr[2], sf[2];
-  kernels().sp_sum(dtype_of(real), real.data_ptr(), nullptr, real.numel(), -1.0, 0.0, 0.0, false, sr);
-  kernels().sp_sum(dtype_of(fake), fake.data_ptr(), nullptr, fake.numel(), 1.0, 0.0, 0.0, false, sf);
-  return scalar_like(real, sr[0] / real.numel() + sf[0] / fake.numel());
-}
-
-std::tuple<Tensor, Tensor> sgan_d_backward(const Tensor& grad, const Tensor& real_, const Tensor& fake_) {
-  check_pair(real_, fake_, false);
-  const Tensor real = real_.contiguous(), fake = fake_.contiguous();
-  const double g = grad_value(grad, real);
-  return {sig_affine(real, nullptr, -1.0, 0.0, 0.0, -g / real.numel(), 0.0),
-          sig_affine(fake, nullptr, 1.0, 0.0, 0.0, g / fake.numel(), 0.0)};
+  if (with_grad) {
+    // d/dr_i = -σ(-r_i)/N,  d/df_j = σ(f_j)/M
+    Tensor dr = sig_affine(real, nullptr, -1.0, 0.0, 0.0, -1.0 / n, 0.0, &sr[0]);
+    Tensor df = sig_affine(fake, nullptr, 1.0, 0.0, 0.0, 1.0 / m, 0.0, &sf[0]);
+    return {scalar_like(real, sr[0] / n + sf[0] / m), dr, df};
+  }
+  kernels().sp_sum(dtype_of(real), real.data_ptr(), nullptr, n, -1.0, 0.0, 0.0, false, sr);
+  kernels().sp_sum(dtype_of(fake), fake.data_ptr(), nullptr, m, 1.0, 0.0, 0.0, false, sf);
+  return {scalar_like(real, sr[0] / n + sf[0] / m), no_grad_like(real), no_grad_like(fake)};
 }
 
 // ---------------------------------------------------------------- paired
 // z_i = sign (f_i - r_i) = (-sign) r_i + sign f_i
-Tensor rel_paired(const Tensor& real_, const Tensor& fake_, double sign) {
+std::tuple<Tensor, Tensor, Tensor> rel_paired(const Tensor& real_, const Tensor& fake_, double sign,
+                                              bool with_grad) {
   check_pair(real_, fake_, true);
   const Tensor real = real_.contiguous(), fake = fake_.contiguous();
+  const int64_t n = real.numel();
   double s[2];
-  kernels().sp_sum(dtype_of(real), real.data_ptr(), fake.data_ptr(), real.numel(), -sign, sign, 0.0, false, s);
-  return scalar_like(real, s[0] / real.numel());
+  if (with_grad) {
+    // One σ per pair feeds both gradients: d/dr_i = -k σ_i, d/df_i = k σ_i, k = sign/N.
+    const double k = sign / n;
+    Tensor dr = at::empty_like(real), df = at::empty_like(fake);
+    kernels().sig_affine(dtype_of(real), real.data_ptr(), fake.data_ptr(), n, -sign, sign, 0.0, -k, 0.0,
+                         dr.data_ptr(), k, 0.0, df.data_ptr(), &s[0]);
+    return {scalar_like(real, s[0] / n), dr, df};
+  }
+  kernels().sp_sum(dtype_of(real), real.data_ptr(), fake.data_ptr(), n, -sign, sign, 0.0, false, s);
+  return {scalar_like(real, s[0] / n), no_grad_like(real), no_grad_like(fake)};
 }
 
-std::tuple<Tensor, Tensor> rel_paired_backward(const Tensor& grad, const Tensor& real_, const Tensor& fake_,
-                                               double sign) {
-  check_pair(real_, fake_, true);
-  const Tensor real = real_.contiguous(), fake = fake_.contiguous();
-  const double k = grad_value(grad, real) * sign / real.numel();
-  Tensor gr = at::empty_like(real), gf = at::empty_like(fake);
-  // One σ per pair feeds both gradients: dL/dr_i = -k σ_i, dL/df_i = k σ_i.
-  kernels().sig_affine(dtype_of(real), real.data_ptr(), fake.data_ptr(), real.numel(), -sign, sign, 0.0, -k, 0.0,
-                       gr.data_ptr(), k, 0.0, gf.data_ptr());
-  return {gr, gf};
+// The backward of the three ops above: upstream gradient (0-d) times the saved
+// unit gradient, in the input's dtype.
+Tensor grad_scale(const Tensor& grad, const Tensor& dx) {
+  check_grad(grad, dx);
+  return dx.mul(grad);
 }
 
 // ---------------------------------------------------------------- all pairs
@@ -152,11 +162,9 @@ std::tuple<Tensor, Tensor> rel_average_backward(const Tensor& grad, const Tensor
 
 TORCH_LIBRARY_IMPL(lightning_gans, CPU, m) {
   m.impl("softplus_mean", &softplus_mean);
-  m.impl("softplus_mean_backward", &softplus_mean_backward);
   m.impl("sgan_d", &sgan_d);
-  m.impl("sgan_d_backward", &sgan_d_backward);
   m.impl("rel_paired", &rel_paired);
-  m.impl("rel_paired_backward", &rel_paired_backward);
+  m.impl("grad_scale", &grad_scale);
   m.impl("rel_all_pairs", &rel_all_pairs);
   m.impl("rel_all_pairs_backward", &rel_all_pairs_backward);
   m.impl("rel_average", &rel_average);

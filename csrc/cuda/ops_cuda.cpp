@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/mul.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -66,27 +67,19 @@ Tensor sig_affine(const Tensor& x, double a, const double* shift, double shift_s
   return out;
 }
 
-Tensor softplus_mean(const Tensor& x_, double sign) {
-  check_logits(x_, "x");
-  const c10::cuda::CUDAGuard guard(x_.device());
-  const Tensor x = x_.contiguous();
-  return loss_from(x, sums(x, nullptr, sign, 0.0, 0.0, nullptr, 0.0, false), 1.0 / x.numel());
-}
+// A unit upstream gradient on the device (no host synchronisation).
+Tensor unit(const Tensor& like) { return at::empty({}, like.options()).fill_(1.0); }
 
+Tensor no_grad_like(const Tensor& x) { return at::empty({0}, x.options()); }
+
+// The elementwise forwards return, with with_grad, the gradient for a unit
+// upstream gradient (the schema of ops.cpp); the backward is grad_scale.
+// On the GPU these ops are memory-bound, so the gradient is a second launch.
 Tensor softplus_mean_backward(const Tensor& grad, const Tensor& x_, double sign) {
   check_logits(x_, "x");
   const c10::cuda::CUDAGuard guard(x_.device());
   const Tensor x = x_.contiguous();
   return sig_affine(x, sign, nullptr, 0.0, gscale(grad, x, sign / x.numel()), nullptr);
-}
-
-Tensor sgan_d(const Tensor& real_, const Tensor& fake_) {
-  check_pair(real_, fake_, false);
-  const c10::cuda::CUDAGuard guard(real_.device());
-  const Tensor real = real_.contiguous(), fake = fake_.contiguous();
-  const Tensor sr = sums(real, nullptr, -1.0, 0.0, 0.0, nullptr, 0.0, false);
-  const Tensor sf = sums(fake, nullptr, 1.0, 0.0, 0.0, nullptr, 0.0, false);
-  return loss_from(real, sr, 1.0 / real.numel(), &sf, 1.0 / fake.numel());
 }
 
 std::tuple<Tensor, Tensor> sgan_d_backward(const Tensor& grad, const Tensor& real_, const Tensor& fake_) {
@@ -95,13 +88,6 @@ std::tuple<Tensor, Tensor> sgan_d_backward(const Tensor& grad, const Tensor& rea
   const Tensor real = real_.contiguous(), fake = fake_.contiguous();
   return {sig_affine(real, -1.0, nullptr, 0.0, gscale(grad, real, -1.0 / real.numel()), nullptr),
           sig_affine(fake, 1.0, nullptr, 0.0, gscale(grad, real, 1.0 / fake.numel()), nullptr)};
-}
-
-Tensor rel_paired(const Tensor& real_, const Tensor& fake_, double sign) {
-  check_pair(real_, fake_, true);
-  const c10::cuda::CUDAGuard guard(real_.device());
-  const Tensor real = real_.contiguous(), fake = fake_.contiguous();
-  return loss_from(real, sums(real, &fake, -sign, sign, 0.0, nullptr, 0.0, false), 1.0 / real.numel());
 }
 
 std::tuple<Tensor, Tensor> rel_paired_backward(const Tensor& grad, const Tensor& real_, const Tensor& fake_,
@@ -114,6 +100,43 @@ std::tuple<Tensor, Tensor> rel_paired_backward(const Tensor& grad, const Tensor&
   cuda::sig_affine(dtype_of(real), real.data_ptr(), fake.data_ptr(), real.numel(), -sign, sign, 0.0, nullptr, 0.0,
                    dptr(neg_k), nullptr, gr.data_ptr(), dptr(k), nullptr, gf.data_ptr(), stream());
   return {gr, gf};
+}
+
+std::tuple<Tensor, Tensor> softplus_mean(const Tensor& x_, double sign, bool with_grad) {
+  check_logits(x_, "x");
+  const c10::cuda::CUDAGuard guard(x_.device());
+  const Tensor x = x_.contiguous();
+  Tensor loss = loss_from(x, sums(x, nullptr, sign, 0.0, 0.0, nullptr, 0.0, false), 1.0 / x.numel());
+  return {loss, with_grad ? softplus_mean_backward(unit(x), x, sign) : no_grad_like(x)};
+}
+
+std::tuple<Tensor, Tensor, Tensor> sgan_d(const Tensor& real_, const Tensor& fake_, bool with_grad) {
+  check_pair(real_, fake_, false);
+  const c10::cuda::CUDAGuard guard(real_.device());
+  const Tensor real = real_.contiguous(), fake = fake_.contiguous();
+  const Tensor sr = sums(real, nullptr, -1.0, 0.0, 0.0, nullptr, 0.0, false);
+  const Tensor sf = sums(fake, nullptr, 1.0, 0.0, 0.0, nullptr, 0.0, false);
+  Tensor loss = loss_from(real, sr, 1.0 / real.numel(), &sf, 1.0 / fake.numel());
+  if (!with_grad) return {loss, no_grad_like(real), no_grad_like(fake)};
+  auto [dr, df] = sgan_d_backward(unit(real), real, fake);
+  return {loss, dr, df};
+}
+
+std::tuple<Tensor, Tensor, Tensor> rel_paired(const Tensor& real_, const Tensor& fake_, double sign,
+                                              bool with_grad) {
+  check_pair(real_, fake_, true);
+  const c10::cuda::CUDAGuard guard(real_.device());
+  const Tensor real = real_.contiguous(), fake = fake_.contiguous();
+  Tensor loss = loss_from(real, sums(real, &fake, -sign, sign, 0.0, nullptr, 0.0, false), 1.0 / real.numel());
+  if (!with_grad) return {loss, no_grad_like(real), no_grad_like(fake)};
+  auto [dr, df] = rel_paired_backward(unit(real), real, fake, sign);
+  return {loss, dr, df};
+}
+
+Tensor grad_scale(const Tensor& grad, const Tensor& dx) {
+  check_grad(grad, dx);
+  const c10::cuda::CUDAGuard guard(dx.device());
+  return dx.mul(grad);
 }
 
 std::tuple<Tensor, Tensor, Tensor> rel_all_pairs(const Tensor& real_, const Tensor& fake_, double sign,
@@ -170,11 +193,9 @@ std::tuple<Tensor, Tensor> rel_average_backward(const Tensor& grad, const Tensor
 
 TORCH_LIBRARY_IMPL(lightning_gans, CUDA, m) {
   m.impl("softplus_mean", &softplus_mean);
-  m.impl("softplus_mean_backward", &softplus_mean_backward);
   m.impl("sgan_d", &sgan_d);
-  m.impl("sgan_d_backward", &sgan_d_backward);
   m.impl("rel_paired", &rel_paired);
-  m.impl("rel_paired_backward", &rel_paired_backward);
+  m.impl("grad_scale", &grad_scale);
   m.impl("rel_all_pairs", &rel_all_pairs);
   m.impl("rel_all_pairs_backward", &lightning_gans::rel_all_pairs_backward);
   m.impl("rel_average", &rel_average);
