@@ -20,6 +20,8 @@
 // keeping its own column partials; the path taken depends only on the data
 // and the fixed tiling, never on the thread count.
 #pragma once
+#include <c10/core/CPUAllocator.h>
+
 #include <cmath>
 
 #include "vec_math.h"
@@ -33,15 +35,23 @@ constexpr double kZHi = 20.0, kZLo = -60.0;
 // Factors per log1p such that K·sp(zmax) <= ~80 (float overflows past e^88.7).
 inline int product_length(double zmax) { return zmax <= 5.0 ? 16 : (zmax <= 10.0 ? 8 : 4); }
 
-// Per column tile: c_t = max F (NaN if the tile has a NaN), min F, and a_j = e^{F_j - c_t}.
-struct TileScale {
-  std::vector<double> fmax, fmin;
-  std::vector<float> a;
+// Scratch memory from c10's CPU allocator rather than std::vector, so that
+// profilers (and lgans-bench's peak-memory column) see these temporaries.
+template <typename T>
+struct Scratch {
+  c10::DataPtr mem;
+  T* p;
+  explicit Scratch(int64_t n, T fill = T(0))
+      : mem(c10::GetCPUAllocator()->allocate(std::max<int64_t>(n, 1) * sizeof(T))), p(static_cast<T*>(mem.get())) {
+    std::fill(p, p + n, fill);
+  }
+  T& operator[](int64_t i) { return p[i]; }
+  T* data() { return p; }
 };
 
-inline TileScale tile_scale(const float* F, int64_t m) {
+// Per column tile: c_t = max F (NaN if the tile has a NaN), min F, and a_j = e^{F_j - c_t}.
+inline void tile_scale(const float* F, int64_t m, double* fmax, double* fmin, float* a) {
   const int64_t ntile = (m + kTile - 1) / kTile;
-  TileScale ts{std::vector<double>(ntile), std::vector<double>(ntile), std::vector<float>(m)};
   for (int64_t t = 0; t < ntile; ++t) {
     const int64_t j0 = t * kTile, j1 = std::min(m, j0 + kTile);
     double hi = -INFINITY, lo = INFINITY;
@@ -51,11 +61,10 @@ inline TileScale tile_scale(const float* F, int64_t m) {
       hi = std::max(hi, double(F[j]));
       lo = std::min(lo, double(F[j]));
     }
-    ts.fmax[t] = nan ? NAN : hi;
-    ts.fmin[t] = lo;
-    for (int64_t j = j0; j < j1; ++j) ts.a[j] = float(std::exp(double(F[j]) - hi));
+    fmax[t] = nan ? NAN : hi;
+    fmin[t] = lo;
+    for (int64_t j = j0; j < j1; ++j) a[j] = float(std::exp(double(F[j]) - hi));
   }
-  return ts;
 }
 
 // One row against columns [j0, j1) on the factorised path; returns the index
@@ -126,17 +135,19 @@ void exact_row(const A* F, A ri_, int64_t j0, int64_t j1, A* cp, double& loss, d
 template <typename A, bool GRAD>
 double all_pairs_blocks(const A* R, const A* F, int64_t n, int64_t m, A* row, A* col) {
   constexpr bool kFactorise = std::is_same_v<A, float>;
-  TileScale ts;
-  if constexpr (kFactorise) ts = tile_scale(F, m);
+  const int64_t ntile = (m + kTile - 1) / kTile;
+  Scratch<double> fmax(kFactorise ? ntile : 0), fmin(kFactorise ? ntile : 0);
+  Scratch<float> a(kFactorise ? m : 0);
+  if constexpr (kFactorise) tile_scale(F, m, fmax.data(), fmin.data(), a.data());
   const int64_t nblk = std::min<int64_t>(kMaxRowBlocks, (n + 31) / 32);
   const int64_t br = (n + nblk - 1) / nblk;
-  std::vector<A> colpart(GRAD ? nblk * m : 0, A(0));
-  std::vector<double> losspart(nblk, 0.0);
+  Scratch<A> colpart(GRAD ? nblk * m : 0);
+  Scratch<double> losspart(nblk);
   at::parallel_for(0, nblk, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t i0 = blk * br, i1 = std::min(n, i0 + br);
       if (i0 >= i1) continue;
-      std::vector<double> rowsum(i1 - i0, 0.0);
+      Scratch<double> rowsum(i1 - i0);
       double loss = 0.0;
       A* cp = GRAD ? colpart.data() + blk * m : nullptr;
       for (int64_t j0 = 0, t = 0; j0 < m; j0 += kTile, ++t) {
@@ -144,10 +155,10 @@ double all_pairs_blocks(const A* R, const A* F, int64_t n, int64_t m, A* row, A*
         for (int64_t i = i0; i < i1; ++i) {
           double& sig = rowsum[i - i0];
           if constexpr (kFactorise) {
-            const double zmax = ts.fmax[t] - double(R[i]), zmin = ts.fmin[t] - double(R[i]);
+            const double zmax = fmax[t] - double(R[i]), zmin = fmin[t] - double(R[i]);
             if (zmax <= kZHi && zmin >= kZLo) {  // false for NaN and ±inf
-              const float b = float(std::exp(ts.fmax[t] - double(R[i])));
-              const int64_t j = factorised_row<GRAD>(ts.a.data(), j0, j1, b, product_length(zmax), cp, loss, sig);
+              const float b = float(std::exp(fmax[t] - double(R[i])));
+              const int64_t j = factorised_row<GRAD>(a.data(), j0, j1, b, product_length(zmax), cp, loss, sig);
               exact_tail<float, GRAD>(F, R[i], j, j1, cp, loss, sig);
               continue;
             }
@@ -171,7 +182,7 @@ double all_pairs_blocks(const A* R, const A* F, int64_t n, int64_t m, A* row, A*
     });
   }
   double total = 0.0;
-  for (double l : losspart) total += l;
+  for (int64_t blk = 0; blk < nblk; ++blk) total += losspart[blk];
   return total;
 }
 
@@ -181,7 +192,7 @@ double all_pairs_impl(const void* rv, const void* fv, int64_t n, int64_t m, doub
   const T* r = static_cast<const T*>(rv);
   const T* f = static_cast<const T*>(fv);
   // z_ij = s f_j - s r_i; for s = ±1 this is exactly s (f_j - r_i).
-  std::vector<A> R(n), F(m);
+  Scratch<A> R(n), F(m);
   for (int64_t i = 0; i < n; ++i) R[i] = A(s) * static_cast<A>(r[i]);
   for (int64_t j = 0; j < m; ++j) F[j] = A(s) * static_cast<A>(f[j]);
   if (rowv) {
