@@ -52,9 +52,17 @@ def player_steps(max_steps: int, n_critic: int, player: str) -> int:
     return g if player == "g" else max(1, int(max_steps) - g)
 
 
+def geometric_gamma(end_factor: float, steps: int) -> float:
+    """The per-step factor of an exponential LR decay that reaches `end_factor` after `steps` steps."""
+    if not 0 < float(end_factor) <= 1 or int(steps) < 1:
+        raise ConfigError(f"geometric_gamma: need 0 < end_factor <= 1 and steps >= 1, got {end_factor}, {steps}")
+    return float(end_factor) ** (1.0 / int(steps))
+
+
 # Used in conf/model/*.yaml: total_iters: ${lgans.player_steps:${trainer.max_steps},${model.n_critic},g}
-if not OmegaConf.has_resolver("lgans.player_steps"):
-    OmegaConf.register_new_resolver("lgans.player_steps", player_steps)
+for _name, _fn in (("lgans.player_steps", player_steps), ("lgans.geometric_gamma", geometric_gamma)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _fn)
 
 
 class ConfigError(ValueError):

@@ -32,20 +32,13 @@ __all__ = ["MetricsCallback", "generate"]
 
 
 @torch.no_grad()
-def generate(pl_module: pl.LightningModule, n: int, seed: int = 0, batch: int = 4096) -> torch.Tensor:
-    """n samples from the module's EMA generator (else its generator), on CPU, from a fixed latent draw."""
-    gen = getattr(pl_module, "g_ema", None) or pl_module.generator
-    latent_dim = getattr(pl_module, "latent_dim", None) or gen.latent_dim
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, latent_dim, generator=g)
-    device = next(gen.parameters()).device
-    was_training = gen.training
-    gen.eval()
-    try:
-        out = torch.cat([gen(z[i:i + batch].to(device)).float().cpu() for i in range(0, n, batch)])
-    finally:
-        gen.train(was_training)
-    return out
+def generate(pl_module: pl.LightningModule, n: int, seed: int = 0) -> torch.Tensor:
+    """n samples on CPU from `GANModule.sample`: the EMA generator (else the generator), in eval mode.
+
+    The codes come from their own generator seeded `seed`, not from the training stream, so an
+    evaluation neither changes what training sees nor differs between evaluations but for the weights.
+    """
+    return pl_module.sample(n=n, seed=seed).float().cpu()
 
 
 class MetricsCallback(pl.Callback):
