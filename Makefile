@@ -23,7 +23,8 @@ train: install
 	lgans-train
 
 bench: install
-	lgans-bench --json benchmarks/results/cpu_latest.json --plot benchmarks/results/cpu_latest.png
+	lgans-bench --json benchmarks/results/cpu_latest.json --plot benchmarks/results/cpu_latest.png \
+		--md benchmarks/results/cpu_latest.md
 
 bench-smoke: install
 	lgans-bench --quick --json /tmp/lgans-bench-smoke.json
