@@ -26,8 +26,6 @@ from omegaconf import DictConfig, OmegaConf
 
 __all__ = ["main", "run", "build", "validate", "compose_config", "ConfigError", "CONF_DIR"]
 
-log = logging.getLogger("lightning_gans.train")
-
 
 def _conf_dir() -> Path:
     here = Path(__file__).resolve().parent
@@ -48,21 +46,16 @@ def player_steps(max_steps: int, n_critic: int, player: str) -> int:
     """
     if player not in ("g", "d"):
         raise ConfigError(f"player_steps: player must be 'g' or 'd', got {player!r}")
+    if int(max_steps) <= 0:  # e.g. -1 (run by max_epochs): a schedule over the run has no length
+        raise ConfigError(f"the LR schedules run over trainer.max_steps, which is {max_steps}; set a positive "
+                          "trainer.max_steps or model.g_scheduler=null model.d_scheduler=null")
     g = max(1, int(max_steps) // (int(n_critic) + 1))
     return g if player == "g" else max(1, int(max_steps) - g)
 
 
-def geometric_gamma(end_factor: float, steps: int) -> float:
-    """The per-step factor of an exponential LR decay that reaches `end_factor` after `steps` steps."""
-    if not 0 < float(end_factor) <= 1 or int(steps) < 1:
-        raise ConfigError(f"geometric_gamma: need 0 < end_factor <= 1 and steps >= 1, got {end_factor}, {steps}")
-    return float(end_factor) ** (1.0 / int(steps))
-
-
 # Used in conf/model/*.yaml: total_iters: ${lgans.player_steps:${trainer.max_steps},${model.n_critic},g}
-for _name, _fn in (("lgans.player_steps", player_steps), ("lgans.geometric_gamma", geometric_gamma)):
-    if not OmegaConf.has_resolver(_name):
-        OmegaConf.register_new_resolver(_name, _fn)
+if not OmegaConf.has_resolver("lgans.player_steps"):
+    OmegaConf.register_new_resolver("lgans.player_steps", player_steps)
 
 
 class ConfigError(ValueError):
@@ -78,13 +71,13 @@ def validate(cfg: DictConfig) -> None:
             lr = opt.lr
             if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0:
                 raise ConfigError(f"{key}.lr must be a positive number, got {lr!r}")
+    steps = OmegaConf.select(cfg, "trainer.max_steps")
+    if steps is not None and steps != -1 and steps <= 0:
+        raise ConfigError(f"trainer.max_steps must be positive (or -1 with max_epochs), got {steps}")
     missing = sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra"))
     if missing:  # `???` in a config: a value only the user can give (e.g. data.root for local datasets)
         raise ConfigError(f"missing required value(s): {', '.join(missing)}; give them on the command line, "
                           f"e.g. {missing[0]}=...")
-    steps = OmegaConf.select(cfg, "trainer.max_steps")
-    if steps is not None and steps != -1 and steps <= 0:
-        raise ConfigError(f"trainer.max_steps must be positive (or -1 with max_epochs), got {steps}")
     if "name" not in cfg.get("loss", {}):
         raise ConfigError("loss.name is missing: pick a loss with loss=<name> (see conf/loss/)")
     from . import losses

@@ -94,7 +94,11 @@ def table(summary: dict) -> str:
     budgets = sorted({(k.split("/")[0], e["max_steps"]) for k, e in summary.items()})
     lines += ["", "Mean ± standard deviation over seeds; `seeds` counts the runs behind ring8/grid25/digits. "
               "Budgets (trainer.max_steps, optimizer steps = 2 x generator steps): "
-              + ", ".join(f"{ds} {s}" for ds, s in budgets) + "."]
+              + ", ".join(f"{ds} {s}" for ds, s in budgets) + ". "
+              "A perfect generator scores 98.9 % high quality (the mass of a 2-D Gaussian within 3σ) and "
+              "reverse KL 0; the digits test split scores Fréchet distance 1.58 against the training split. "
+              "Published (SPEC §4, other networks): PacGAN4 ring 7.8 / 95.9 %, grid 24.8 / 93.6 %; "
+              "VEEGAN ring 8 / 52.9 %, grid 24.6 / 40 %."]
     return "\n".join(lines) + "\n"
 
 
