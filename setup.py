@@ -41,7 +41,10 @@ def want_cuda() -> bool:
 cpu_sources = ["csrc/ops.cpp", "csrc/cpu/ops_cpu.cpp", "csrc/cpu/kernels_default.cpp", "csrc/cpu/kernels_avx2.cpp",
                "csrc/cpu/kernels_avx512.cpp"]
 # No -std: torch's builder adds the standard its headers need (C++17 or C++20).
-cxx_flags = ["-O3", "-fvisibility=hidden"]
+# -fopenmp: at::parallel_for is inline in ATen's headers and runs serially
+# unless the including code is compiled with OpenMP (torch's own runtime, libgomp).
+cxx_flags = ["-O3", "-fvisibility=hidden", "-fopenmp"]
+link_flags = ["-fopenmp"]
 if want_cuda():
     print(f"lightning_gans: building CPU + CUDA kernels (CUDA_HOME={CUDA_HOME}, "
           f"TORCH_CUDA_ARCH_LIST={os.environ['TORCH_CUDA_ARCH_LIST']})")
@@ -50,11 +53,13 @@ if want_cuda():
         cpu_sources + ["csrc/cuda/ops_cuda.cpp", "csrc/cuda/kernels.cu"],
         define_macros=[("LG_WITH_CUDA", "1")],
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3"]},
+        extra_link_args=link_flags,
         py_limited_api=False,
     )
 else:
     print("lightning_gans: building CPU kernels only")
-    ext = CppExtension("lightning_gans._C", cpu_sources, extra_compile_args={"cxx": cxx_flags})
+    ext = CppExtension("lightning_gans._C", cpu_sources, extra_compile_args={"cxx": cxx_flags},
+                       extra_link_args=link_flags)
 
 setup(
     ext_modules=[ext],

@@ -89,9 +89,13 @@ void sig_affine_chunk(const T* x, const T* y, int64_t len, acc_t<T> a, acc_t<T> 
                       acc_t<T> add_x, T* out_x, acc_t<T> coef_y, acc_t<T> add_y, T* out_y, double* sp_part) {
   using A = acc_t<T>;
   using V = Vectorized<A>;
-  A bx[kChunk], by[kChunk], ox[kChunk], oy[kChunk];
+  A bx[kChunk], by[kChunk], bo[kChunk], bo2[kChunk];
   const A* xa = as_acc(x, len, bx);
   const A* ya = y ? as_acc(y, len, by) : nullptr;
+  // Float outputs are written in place; half outputs go through a float buffer.
+  constexpr bool kDirect = std::is_same_v<T, A>;
+  A* ox = kDirect ? reinterpret_cast<A*>(out_x) : bo;
+  A* oy = kDirect && out_y ? reinterpret_cast<A*>(out_y) : bo2;
   V acc_sp(A(0));
   int64_t k = 0;
   for (; k + V::size() <= len; k += V::size()) {
@@ -119,8 +123,10 @@ void sig_affine_chunk(const T* x, const T* y, int64_t len, acc_t<T> a, acc_t<T> 
     oy[k] = sg * coef_y + add_y;
   }
   if constexpr (SP) *sp_part = hsum(acc_sp) + tail_sp;
-  store_as<T>(ox, out_x, len);
-  if (out_y) store_as<T>(oy, out_y, len);
+  if constexpr (!kDirect) {
+    store_as<T>(ox, out_x, len);
+    if (out_y) store_as<T>(oy, out_y, len);
+  }
 }
 
 template <typename T>

@@ -41,19 +41,22 @@ const acc_t<T>* as_acc(const T* x, int64_t len, acc_t<T>* buf) {
 // log1p(e) for e in [0, 1], the only range the softplus needs. For float:
 // 2 atanh(u), u = e / (2 + e) <= 1/3, by its series in w = u² <= 1/9; eight
 // terms leave a relative error below 2e-8 (under float's 6e-8), tiny e stay
-// exact (u ~ e/2), and it costs a division and 8 FMAs instead of a full-range
-// log1p. NaN propagates. Double keeps SLEEF's log1p (15 more terms would be needed).
+// exact (u ~ e/2), and it costs 8 FMAs instead of a full-range log1p. NaN
+// propagates. Double keeps SLEEF's log1p (15 more terms would be needed).
+inline Vectorized<float> log1p_from_u(const Vectorized<float>& u) {
+  using V = Vectorized<float>;
+  const V w = u * u;
+  V p(1.f / 15.f);
+  for (float c : {1.f / 13.f, 1.f / 11.f, 1.f / 9.f, 1.f / 7.f, 1.f / 5.f, 1.f / 3.f, 1.f}) {
+    p = at::vec::fmadd(p, w, V(c));
+  }
+  return (u + u) * p;
+}
+
 template <typename A>
 inline Vectorized<A> log1p_unit(const Vectorized<A>& e) {
   if constexpr (std::is_same_v<A, float>) {
-    using V = Vectorized<float>;
-    const V u = e / (e + V(2.f));
-    const V w = u * u;
-    V p(1.f / 15.f);
-    for (float c : {1.f / 13.f, 1.f / 11.f, 1.f / 9.f, 1.f / 7.f, 1.f / 5.f, 1.f / 3.f, 1.f}) {
-      p = at::vec::fmadd(p, w, V(c));
-    }
-    return (u + u) * p;
+    return log1p_from_u(e / (e + Vectorized<float>(2.f)));
   } else {
     return e.log1p();
   }
@@ -81,8 +84,17 @@ inline void vec_sp_sig(const Vectorized<A>& z, Vectorized<A>& sp, Vectorized<A>&
   using V = Vectorized<A>;
   const V zero(A(0)), one(A(1));
   const V e = z.abs().neg().exp();
-  sp = V::blendv(zero, z, z > zero) + log1p_unit(e);
-  const V inv = one / (one + e);
+  V inv;
+  if constexpr (std::is_same_v<A, float>) {
+    // One division for both 1/(1+e) and u = e/(2+e): r = 1/((1+e)(2+e)).
+    const V p = one + e, q = V(2.f) + e;
+    const V r = one / (p * q);
+    inv = q * r;
+    sp = V::blendv(zero, z, z > zero) + log1p_from_u(e * p * r);
+  } else {
+    inv = one / (one + e);
+    sp = V::blendv(zero, z, z > zero) + e.log1p();
+  }
   sig = V::blendv(e * inv, inv, z >= zero);
 }
 
