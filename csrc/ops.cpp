@@ -26,14 +26,14 @@ static bool built_with_cuda() {
 TORCH_LIBRARY(lightning_gans, m) {
   // Elementwise losses: with_grad also returns the gradient of the loss for a
   // unit upstream gradient (same exps as the loss; empty without with_grad),
-  // and the backward is grad_scale(grad, saved) = grad * saved.
+  // and the backward is grad_scale(grad, saved, alpha) = alpha * grad * saved.
   // mean_k sp(sign * x_k)
   m.def("softplus_mean(Tensor x, float sign, bool with_grad) -> (Tensor, Tensor)");
   // mean sp(-real) + mean sp(fake)
   m.def("sgan_d(Tensor real, Tensor fake, bool with_grad) -> (Tensor, Tensor, Tensor)");
-  // mean_i sp(sign (fake_i - real_i))
-  m.def("rel_paired(Tensor real, Tensor fake, float sign, bool with_grad) -> (Tensor, Tensor, Tensor)");
-  m.def("grad_scale(Tensor grad, Tensor dx) -> Tensor");
+  // mean_i sp(sign (fake_i - real_i)); the gradient is d/dfake (d/dreal is its negative)
+  m.def("rel_paired(Tensor real, Tensor fake, float sign, bool with_grad) -> (Tensor, Tensor)");
+  m.def("grad_scale(Tensor grad, Tensor dx, float alpha) -> Tensor");
   // (1/NM) sum_ij sp(sign (fake_j - real_i)); with_grad also returns
   // row_i = sum_j σ(z_ij) and col_j = sum_i σ(z_ij) for the backward.
   m.def("rel_all_pairs(Tensor real, Tensor fake, float sign, bool with_grad) -> (Tensor, Tensor, Tensor)");

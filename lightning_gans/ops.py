@@ -15,6 +15,8 @@ double backward through a loss raises instead of silently returning zeros.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from . import _ext, reference
@@ -156,10 +158,10 @@ def _register() -> None:
     @torch.library.register_fake(lib + "rel_paired")
     def _(real, fake, sign, with_grad):
         torch._check(real.shape[0] == fake.shape[0])
-        return real.new_empty(()), grad_like(real, with_grad), grad_like(fake, with_grad)
+        return real.new_empty(()), grad_like(fake, with_grad)
 
     @torch.library.register_fake(lib + "grad_scale")
-    def _(grad, dx):
+    def _(grad, dx, alpha):
         return torch.empty_like(dx)
 
     @torch.library.register_fake(lib + "rel_all_pairs")
@@ -184,13 +186,16 @@ def _register() -> None:
     # Elementwise losses: the forward (called with with_grad) returned the gradient for a
     # unit upstream gradient, from the same exps as the loss; the backward scales it.
     # Only the loss output is differentiable in practice: no zero tensors for the others.
+    # ALPHAS: per differentiable input, the factor on the saved gradient it takes; rel_paired
+    # keeps one array, d/dfake, and d/dreal is its negative.
+    ALPHAS = {"softplus_mean": (1.0,), "sgan_d": (1.0, 1.0), "rel_paired": (-1.0, 1.0)}
+
     def setup_elementwise(ctx, inputs, output):
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(*output[1:])
-        ctx.n_inputs = len(output) - 1
         ctx.n_args = len(inputs)
 
-    def bwd_elementwise(ctx, grad, *_unused):
+    def bwd_elementwise(ctx, grad, *_unused, alphas=()):
         if grad is None:  # only an auxiliary output was differentiated
             return (None,) * ctx.n_args
         saved = ctx.saved_tensors
@@ -199,11 +204,12 @@ def _register() -> None:
                 "this lightning_gans op was called with with_grad=False, so it kept no gradient; "
                 "call it through lightning_gans.ops"
             )
-        grads = tuple(ops.grad_scale(grad, d) for d in saved)
-        return grads + (None,) * (ctx.n_args - ctx.n_inputs)
+        grads = tuple(ops.grad_scale(grad, saved[min(k, len(saved) - 1)], a) for k, a in enumerate(alphas))
+        return grads + (None,) * (ctx.n_args - len(grads))
 
-    for name in ("softplus_mean", "sgan_d", "rel_paired"):
-        torch.library.register_autograd(lib + name, bwd_elementwise, setup_context=setup_elementwise)
+    for name, alphas in ALPHAS.items():
+        bwd = functools.partial(bwd_elementwise, alphas=alphas)
+        torch.library.register_autograd(lib + name, bwd, setup_context=setup_elementwise)
 
     # All pairs: the forward already reduced the per-row / per-column sigmoid sums
     # (O(N + M)); the backward only scales them. real/fake are saved for their shapes.

@@ -83,29 +83,25 @@ std::tuple<Tensor, Tensor, Tensor> sgan_d(const Tensor& real_, const Tensor& fak
 
 // ---------------------------------------------------------------- paired
 // z_i = sign (f_i - r_i) = (-sign) r_i + sign f_i
-std::tuple<Tensor, Tensor, Tensor> rel_paired(const Tensor& real_, const Tensor& fake_, double sign,
-                                              bool with_grad) {
+std::tuple<Tensor, Tensor> rel_paired(const Tensor& real_, const Tensor& fake_, double sign, bool with_grad) {
   check_pair(real_, fake_, true);
   const Tensor real = real_.contiguous(), fake = fake_.contiguous();
   const int64_t n = real.numel();
   double s[2];
   if (with_grad) {
-    // One σ per pair feeds both gradients: d/dr_i = -k σ_i, d/df_i = k σ_i, k = sign/N.
-    const double k = sign / n;
-    Tensor dr = at::empty_like(real), df = at::empty_like(fake);
-    kernels().sig_affine(dtype_of(real), real.data_ptr(), fake.data_ptr(), n, -sign, sign, 0.0, -k, 0.0,
-                         dr.data_ptr(), k, 0.0, df.data_ptr(), &s[0]);
-    return {scalar_like(real, s[0] / n), dr, df};
+    // d/df_i = (sign/N) σ_i; d/dr_i is its negative, made in the backward (one array, not two).
+    Tensor df = sig_affine(real, &fake, -sign, sign, 0.0, sign / n, 0.0, &s[0]);
+    return {scalar_like(real, s[0] / n), df};
   }
   kernels().sp_sum(dtype_of(real), real.data_ptr(), fake.data_ptr(), n, -sign, sign, 0.0, false, s);
-  return {scalar_like(real, s[0] / n), no_grad_like(real), no_grad_like(fake)};
+  return {scalar_like(real, s[0] / n), no_grad_like(fake)};
 }
 
-// The backward of the three ops above: upstream gradient (0-d) times the saved
-// unit gradient, in the input's dtype.
-Tensor grad_scale(const Tensor& grad, const Tensor& dx) {
+// The backward of the three ops above: alpha times the upstream gradient (0-d)
+// times the saved unit gradient, in the input's dtype.
+Tensor grad_scale(const Tensor& grad, const Tensor& dx, double alpha) {
   check_grad(grad, dx);
-  return dx.mul(grad);
+  return alpha == 1.0 ? dx.mul(grad) : dx.mul(grad.mul(alpha));
 }
 
 // ---------------------------------------------------------------- all pairs

@@ -122,21 +122,19 @@ std::tuple<Tensor, Tensor, Tensor> sgan_d(const Tensor& real_, const Tensor& fak
   return {loss, dr, df};
 }
 
-std::tuple<Tensor, Tensor, Tensor> rel_paired(const Tensor& real_, const Tensor& fake_, double sign,
-                                              bool with_grad) {
+std::tuple<Tensor, Tensor> rel_paired(const Tensor& real_, const Tensor& fake_, double sign, bool with_grad) {
   check_pair(real_, fake_, true);
   const c10::cuda::CUDAGuard guard(real_.device());
   const Tensor real = real_.contiguous(), fake = fake_.contiguous();
   Tensor loss = loss_from(real, sums(real, &fake, -sign, sign, 0.0, nullptr, 0.0, false), 1.0 / real.numel());
-  if (!with_grad) return {loss, no_grad_like(real), no_grad_like(fake)};
-  auto [dr, df] = rel_paired_backward(unit(real), real, fake, sign);
-  return {loss, dr, df};
+  if (!with_grad) return {loss, no_grad_like(fake)};
+  return {loss, std::get<1>(rel_paired_backward(unit(real), real, fake, sign))};
 }
 
-Tensor grad_scale(const Tensor& grad, const Tensor& dx) {
+Tensor grad_scale(const Tensor& grad, const Tensor& dx, double alpha) {
   check_grad(grad, dx);
   const c10::cuda::CUDAGuard guard(dx.device());
-  return dx.mul(grad);
+  return alpha == 1.0 ? dx.mul(grad) : dx.mul(grad.mul(alpha));
 }
 
 std::tuple<Tensor, Tensor, Tensor> rel_all_pairs(const Tensor& real_, const Tensor& fake_, double sign,
