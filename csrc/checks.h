@@ -33,6 +33,18 @@ inline void check_grad(const at::Tensor& grad, const at::Tensor& like) {
   TORCH_CHECK(grad.device() == like.device(), "grad must be on ", like.device(), ", got ", grad.device());
 }
 
+// The kernels' dtype tag (cpu::DType or cuda::DType, which both list f32, f64,
+// f16, bf16) of a tensor that passed check_logits.
+template <typename DType>
+DType dtype_tag(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return DType::f32;
+    case at::kDouble: return DType::f64;
+    case at::kHalf: return DType::f16;
+    default: return DType::bf16;
+  }
+}
+
 // Accumulation dtype: float32 for half types and float32, float64 for float64.
 inline at::ScalarType acc_type(at::ScalarType s) { return s == at::kDouble ? at::kDouble : at::kFloat; }
 

@@ -20,14 +20,7 @@ using at::Tensor;
 using cpu::DType;
 using cpu::kernels;
 
-DType dtype_of(const Tensor& t) {
-  switch (t.scalar_type()) {
-    case at::kFloat: return DType::f32;
-    case at::kDouble: return DType::f64;
-    case at::kHalf: return DType::f16;
-    default: return DType::bf16;
-  }
-}
+DType dtype_of(const Tensor& t) { return dtype_tag<DType>(t); }
 
 Tensor scalar_like(const Tensor& t, double v) { return at::empty({}, t.options()).fill_(v); }
 

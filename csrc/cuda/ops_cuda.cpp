@@ -22,14 +22,7 @@ namespace {
 using at::Tensor;
 using cuda::DType;
 
-DType dtype_of(const Tensor& t) {
-  switch (t.scalar_type()) {
-    case at::kFloat: return DType::f32;
-    case at::kDouble: return DType::f64;
-    case at::kHalf: return DType::f16;
-    default: return DType::bf16;
-  }
-}
+DType dtype_of(const Tensor& t) { return dtype_tag<DType>(t); }
 
 cudaStream_t stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 
