@@ -20,6 +20,7 @@ Skipped (non-finite) steps do not advance global_step.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Callable, Optional, Union
@@ -37,6 +38,12 @@ from .nonfinite import NONFINITE_MODES, NonFiniteLossError, loss_is_finite
 from .resume import ResumableState
 
 __all__ = ["GANModule", "NonFiniteLossError"]
+
+# Lightning warns that step-interval checkpoints of a manually optimised module hold the
+# state after the optimizer step. For GANModule that is the intended state: the checkpoint
+# also holds the step counters and RNG streams (resume.py), and resuming from it continues
+# exactly (tests/test_resume.py), so the warning would only mislead.
+warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization and every_n_train_steps")
 
 
 def _plain(x: Any) -> Any:
