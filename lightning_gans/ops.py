@@ -10,8 +10,12 @@ same signature. `impl` picks the implementation:
     "ref"   -> the pure-torch reference
 
 The native ops live in `torch.ops.lightning_gans` (schemas in csrc/ops.cpp).
-Each forward has a native backward op with no autograd kernel of its own, so a
-double backward through a loss raises instead of silently returning zeros.
+When an input requires grad, each forward also computes what its backward
+needs, in the same pass: the elementwise ops their gradient for a unit upstream
+gradient (the backward, `grad_scale`, only multiplies it), all pairs the row and
+column sums of σ (O(N + M)), the batch average four statistics. The backward
+ops are native and have an autograd kernel that raises, so a double backward
+through a loss fails clearly instead of silently returning zeros.
 """
 from __future__ import annotations
 
