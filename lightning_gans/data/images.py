@@ -12,6 +12,7 @@ All serve batches of images (B, C, S, S) in [-1, 1] (no labels).
 """
 from __future__ import annotations
 
+import abc
 import gzip
 import pickle
 from pathlib import Path
@@ -50,7 +51,7 @@ class _Images(Dataset):
         return self.x[i]
 
 
-class _ImageDataModule(pl.LightningDataModule):
+class _ImageDataModule(pl.LightningDataModule, abc.ABC):
     """Shared loader logic: subclasses fill `self.images` (N, C, S, S) in `_load`."""
 
     channels: int = 1
@@ -72,8 +73,9 @@ class _ImageDataModule(pl.LightningDataModule):
     def dims(self) -> tuple[int, int, int]:
         return (self.channels, self.image_size, self.image_size)
 
+    @abc.abstractmethod
     def _load(self) -> torch.Tensor:
-        raise NotImplementedError
+        """The whole dataset as (N, C, S, S) float32 in [-1, 1]."""
 
     def setup(self, stage: str | None = None) -> None:
         if self.images is None:

@@ -14,12 +14,15 @@ False`).
 """
 from __future__ import annotations
 
+import abc
+
 import torch
 
 from .. import ops
 from ..ops import IMPLS
+from ..reference import _acc
 
-__all__ = ["GANLoss", "acc", "check_outputs"]
+__all__ = ["GANLoss", "check_outputs", "elementwise"]
 
 
 def check_outputs(real_out, fake_out, paired: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,12 +34,7 @@ def check_outputs(real_out, fake_out, paired: bool = False) -> tuple[torch.Tenso
     return ops._check_pair(real_out, fake_out, paired=paired)
 
 
-def acc(x: torch.Tensor) -> torch.Tensor:
-    """Half precision is computed in float32 (as the kernels accumulate); the caller casts back."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
-class GANLoss:
+class GANLoss(abc.ABC):
     """Base class: a pair of losses to minimise, `d_loss` and `g_loss`.
 
     Attributes:
@@ -77,11 +75,13 @@ class GANLoss:
         r, f = check_outputs(real_out, fake_out, paired=self.pairing == "paired")
         return self._g(r, f)
 
+    @abc.abstractmethod
     def _d(self, r: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement _d")
+        """L_D on validated 1-D outputs."""
 
+    @abc.abstractmethod
     def _g(self, r: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement _g")
+        """L_G on validated 1-D outputs."""
 
     # ------------------------------------------------------------------ helpers
     def params(self) -> dict:
@@ -95,4 +95,4 @@ class GANLoss:
 
 def elementwise(fn, *xs: torch.Tensor) -> torch.Tensor:
     """fn on half inputs computed in float32, result in the inputs' dtype (as the fused ops do)."""
-    return fn(*(acc(x) for x in xs)).to(xs[0].dtype)
+    return fn(*(_acc(x) for x in xs)).to(xs[0].dtype)

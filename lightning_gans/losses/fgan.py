@@ -11,6 +11,7 @@ Each class writes f*∘g in closed, overflow-free form where one exists.
 """
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -29,12 +30,14 @@ class FGAN(GANLoss):
     divergence = ""
 
     @staticmethod
+    @abc.abstractmethod
     def g(v: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The output activation g(v)."""
 
     @staticmethod
+    @abc.abstractmethod
     def conj_g(v: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """f*(g(v)), in closed, overflow-free form."""
 
     def _d(self, r, f):
         return elementwise(lambda r, f: -self.g(r).mean() + self.conj_g(f).mean(), r, f)
