@@ -23,7 +23,8 @@ import functools
 
 import torch
 
-from . import _ext, reference
+from . import extension as _ext
+from . import reference
 
 __all__ = [
     "softplus_mean",
@@ -39,7 +40,7 @@ _FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
 # ----------------------------------------------------------------------------- validation
-def _as_logits(t, name: str) -> torch.Tensor:
+def check_logits(t, name: str) -> torch.Tensor:
     """Check one logits argument and return it as a 1-D view (N,)."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (N,) or (N, 1), got {type(t).__name__}")
@@ -54,8 +55,8 @@ def _as_logits(t, name: str) -> torch.Tensor:
     return t.reshape(-1)
 
 
-def _check_pair(real, fake, paired: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    r, f = _as_logits(real, "real"), _as_logits(fake, "fake")
+def check_pair(real, fake, paired: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    r, f = check_logits(real, "real"), check_logits(fake, "fake")
     if r.device != f.device:
         raise ValueError(f"real and fake must be on the same device, got real on {r.device} and fake on {f.device}")
     if r.dtype != f.dtype:
@@ -97,7 +98,7 @@ def _needs_grad(*ts: torch.Tensor) -> bool:
 # ----------------------------------------------------------------------------- public ops
 def softplus_mean(x: torch.Tensor, sign: float = 1.0, impl: str = "auto") -> torch.Tensor:
     """mean_k sp(sign * x_k) (SPEC §3: -log σ(x) = sp(-x), -log(1-σ(x)) = sp(x))."""
-    x, sign = _as_logits(x, "x"), _check_sign(sign)
+    x, sign = check_logits(x, "x"), _check_sign(sign)
     if _use_fused(impl, x.device):
         return torch.ops.lightning_gans.softplus_mean(x, sign, _needs_grad(x))[0]
     return reference.softplus_mean(x, sign)
@@ -105,7 +106,7 @@ def softplus_mean(x: torch.Tensor, sign: float = 1.0, impl: str = "auto") -> tor
 
 def sgan_d(real: torch.Tensor, fake: torch.Tensor, impl: str = "auto") -> torch.Tensor:
     """Standard GAN discriminator loss mean sp(-T_r) + mean sp(T_f), one op (N != M allowed)."""
-    r, f = _check_pair(real, fake)
+    r, f = check_pair(real, fake)
     if _use_fused(impl, r.device):
         return torch.ops.lightning_gans.sgan_d(r, f, _needs_grad(r, f))[0]
     return reference.sgan_d(r, f)
@@ -113,7 +114,7 @@ def sgan_d(real: torch.Tensor, fake: torch.Tensor, impl: str = "auto") -> torch.
 
 def relativistic_paired(real: torch.Tensor, fake: torch.Tensor, sign: float = 1.0, impl: str = "auto") -> torch.Tensor:
     """mean_i sp(sign (T_f[i] - T_r[i])), N == M. sign=+1: RSGAN's D loss; -1: its G loss."""
-    r, f = _check_pair(real, fake, paired=True)
+    r, f = check_pair(real, fake, paired=True)
     sign = _check_sign(sign)
     if _use_fused(impl, r.device):
         return torch.ops.lightning_gans.rel_paired(r, f, sign, _needs_grad(r, f))[0]
@@ -122,7 +123,7 @@ def relativistic_paired(real: torch.Tensor, fake: torch.Tensor, sign: float = 1.
 
 def relativistic_all_pairs(real: torch.Tensor, fake: torch.Tensor, sign: float = 1.0, impl: str = "auto") -> torch.Tensor:
     """(1/NM) sum_ij sp(sign (T_f[j] - T_r[i])) in O(N + M) memory, forward and backward."""
-    r, f = _check_pair(real, fake)
+    r, f = check_pair(real, fake)
     sign = _check_sign(sign)
     if _use_fused(impl, r.device):
         return torch.ops.lightning_gans.rel_all_pairs(r, f, sign, _needs_grad(r, f))[0]
@@ -131,7 +132,7 @@ def relativistic_all_pairs(real: torch.Tensor, fake: torch.Tensor, sign: float =
 
 def relativistic_average(real: torch.Tensor, fake: torch.Tensor, sign: float = 1.0, impl: str = "auto") -> torch.Tensor:
     """RaSGAN: ½{mean_i sp(sign(m_f - T_r[i])) + mean_j sp(sign(T_f[j] - m_r))}, grads through the means."""
-    r, f = _check_pair(real, fake)
+    r, f = check_pair(real, fake)
     sign = _check_sign(sign)
     if _use_fused(impl, r.device):
         return torch.ops.lightning_gans.rel_average(r, f, sign)[0]
