@@ -33,7 +33,14 @@ TORCH_LIBRARY(lightning_gans, m) {
   m.def("sgan_d(Tensor real, Tensor fake, bool with_grad) -> (Tensor, Tensor, Tensor)");
   // mean_i sp(sign (fake_i - real_i)); the gradient is d/dfake (d/dreal is its negative)
   m.def("rel_paired(Tensor real, Tensor fake, float sign, bool with_grad) -> (Tensor, Tensor)");
-  m.def("grad_scale(Tensor grad, Tensor dx, float alpha) -> Tensor");
+  m.def("grad_scale(Tensor grad, Tensor dx, float alpha) -> Tensor");  // being replaced by the *_backward ops
+  // Elementwise backwards. `g*` are the forward's saved unit-upstream gradients in the
+  // accumulation dtype (float32 for half inputs, float64 for float64), or empty when the
+  // device's forward chose not to save them (then the backward recomputes from the inputs,
+  // which moves less memory for large N). grad is the 0-d upstream gradient (read on device).
+  m.def("softplus_mean_backward(Tensor grad, Tensor x, Tensor g, float sign) -> Tensor");
+  m.def("sgan_d_backward(Tensor grad, Tensor real, Tensor fake, Tensor g_real, Tensor g_fake) -> (Tensor, Tensor)");
+  m.def("rel_paired_backward(Tensor grad, Tensor real, Tensor fake, Tensor g, float sign) -> (Tensor, Tensor)");
   // (1/NM) sum_ij sp(sign (fake_j - real_i)); with_grad also returns
   // row_i = sum_j σ(z_ij) and col_j = sum_i σ(z_ij) for the backward.
   m.def("rel_all_pairs(Tensor real, Tensor fake, float sign, bool with_grad) -> (Tensor, Tensor, Tensor)");
