@@ -12,7 +12,7 @@ csrc/ops.cpp) or to the same-named function of `reference`, the test oracle and 
 """
 from . import reference
 from .extension import available as extension_available
-from .extension import cuda_built, load_error
+from .extension import build_info, cuda_built, load_error
 from .ops import (
     IMPLS,
     check_logits,
@@ -26,5 +26,5 @@ from .ops import (
 
 __all__ = [
     "softplus_mean", "sgan_d", "relativistic_paired", "relativistic_all_pairs", "relativistic_average",
-    "check_logits", "check_pair", "IMPLS", "reference", "extension_available", "load_error", "cuda_built",
+    "check_logits", "check_pair", "IMPLS", "reference", "extension_available", "load_error", "cuda_built", "build_info",
 ]

@@ -49,3 +49,13 @@ def load_error() -> str | None:
 def cuda_built() -> bool:
     """True when the extension was compiled with its CUDA kernels."""
     return available() and bool(torch.ops.lightning_gans.built_with_cuda())
+
+
+def build_info() -> dict:
+    """How the loaded extension was built: OpenMP, CPU ISA variants, CUDA and its architectures,
+    the torch version and compiler it was built against. Empty when the extension is unavailable."""
+    import json
+
+    if not available():
+        return {}
+    return json.loads(torch.ops.lightning_gans.build_info())

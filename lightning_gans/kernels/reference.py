@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+__all__ = ["softplus_mean", "sgan_d", "relativistic_paired", "relativistic_all_pairs", "relativistic_average"]
+
 
 def _acc(x: torch.Tensor) -> torch.Tensor:
     # Half precision accumulates in float32, like the kernels.
