@@ -25,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from lightning_gans import train  # noqa: E402
+from lightning_gans.cli import train  # noqa: E402
 
 # Reported losses: SPEC §3's standard and relativistic GANs, and R3GAN (paired RSGAN + R1 + R2).
 LOSSES = {

@@ -1,7 +1,7 @@
 """`lgans-design`: see a designed GAN before training it (SPEC §1).
 
     lgans-design --omega 'log(r)' --rho '1/(1+exp(t))' --beta 't' --out design.png
-    python -m lightning_gans.factory.cli --omega '0.5*log(r)' --rho 'exp(-t)'
+    python -m lightning_gans.cli.design --omega '0.5*log(r)' --rho 'exp(-t)'
 
 Prints ω, Ω, ρ, the derived φ and ψ (ψ normalised so ψ(ω(1)) = 0), d(r), the
 generator's α, β and d₂(r), and the verdict of `Design.check()`; writes a PNG
@@ -19,8 +19,8 @@ import warnings
 import numpy as np
 import torch
 
-from .design import Design, DesignError
-from .parse import FormulaError
+from ..factory.design import Design, DesignError
+from ..factory.parse import FormulaError
 
 __all__ = ["main", "build_parser", "plot_design"]
 

@@ -1,4 +1,4 @@
-"""`lgans-train` / `python -m lightning_gans.train`: train a GAN from the Hydra configs in conf/.
+"""`lgans-train` / `python -m lightning_gans.cli.train`: train a GAN from the Hydra configs in conf/.
 
     lgans-train                                    # the default experiment (relativistic GAN, ring8, CPU)
     lgans-train loss=rsgan loss.pairing=all data=grid25
@@ -14,6 +14,7 @@ process exits with status 2.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
@@ -22,14 +23,15 @@ import time
 from pathlib import Path
 
 import hydra
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 __all__ = ["main", "run", "build", "validate", "compose_config", "ConfigError", "CONF_DIR"]
 
 
 def _conf_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    for cand in (here.parent / "conf", here / "conf"):  # repo checkout (editable) / packaged copy
+    pkg = Path(__file__).resolve().parent.parent
+    for cand in (pkg.parent / "conf", pkg / "conf"):  # repo checkout (editable) / packaged copy
         if (cand / "train.yaml").is_file():
             return cand
     raise FileNotFoundError(f"lightning_gans: cannot find conf/train.yaml next to {here}")
@@ -58,6 +60,19 @@ if not OmegaConf.has_resolver("lgans.player_steps"):
     OmegaConf.register_new_resolver("lgans.player_steps", player_steps)
 
 
+def gan_module_defaults() -> dict:
+    """GANModule's keyword defaults, from its signature: the `model/gan_module` node every model config
+    starts from, so configs state only what differs and `model.<arg>=...` overrides any argument."""
+    from ..training import GANModule
+
+    skip = {"self", "generator", "discriminator", "loss", "loss_params"}
+    return {k: p.default for k, p in inspect.signature(GANModule.__init__).parameters.items()
+            if k not in skip and (p.default is None or isinstance(p.default, (bool, int, float, str)))}
+
+
+ConfigStore.instance().store(group="model", name="gan_module", node=gan_module_defaults())
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid; raised before training starts."""
 
@@ -80,17 +95,6 @@ def validate(cfg: DictConfig) -> None:
                           f"e.g. {missing[0]}=...")
     if "name" not in cfg.get("loss", {}):
         raise ConfigError("loss.name is missing: pick a loss with loss=<name> (see conf/loss/)")
-    from . import losses
-
-    name = cfg.loss.name
-    if name not in losses.names():
-        raise ConfigError(f"unknown loss {name!r}; choose one of {sorted(losses.names())}")
-
-
-def loss_args(cfg: DictConfig) -> tuple[str, dict]:
-    """(name, params) of the configured loss; null parameters are left to the loss's defaults."""
-    params = {k: v for k, v in OmegaConf.to_container(cfg.loss, resolve=True).items() if k != "name" and v is not None}
-    return cfg.loss.name, params
 
 
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
@@ -111,20 +115,15 @@ def build(cfg: DictConfig) -> dict:
     from hydra.utils import instantiate
 
     validate(cfg)
-    # Unwrap Hydra's InstantiationException (its cause is the user-facing message) and say which
-    # group it came from, with the loss's parameters: the loss is built inside the GANModule.
-    name, params = loss_args(cfg)
-    for what, key, kwargs in (("data", "data", {}),
-                              (f"model with loss={name} {params}", "model", {"loss": name, "loss_params": params})):
+    # Unwrap Hydra's InstantiationException: its cause is the user-facing message, and it names the argument.
+    parts = {}
+    for key in ("data", "model"):
         try:
-            obj = instantiate(cfg[key], **kwargs)
+            parts[key] = instantiate(cfg[key])
         except hydra.errors.InstantiationException as e:
             cause = e.__cause__ or e
-            raise ConfigError(f"{what}: {type(cause).__name__}: {cause}") from cause
-        if key == "data":
-            datamodule = obj
-        else:
-            model = obj
+            raise ConfigError(f"{key}: {type(cause).__name__}: {cause}") from cause
+    datamodule, model = parts["data"], parts["model"]
     _check_shapes(cfg, datamodule, model)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     # Lightning rejects a progress-bar (checkpoint) callback with the bar (checkpointing) disabled;
@@ -153,7 +152,7 @@ def _check_shapes(cfg: DictConfig, datamodule, model) -> None:
 
 
 def _metrics_callback(callbacks):
-    from .metrics import MetricsCallback
+    from ..metrics import MetricsCallback
 
     return next((c for c in callbacks if isinstance(c, MetricsCallback)), None)
 

@@ -56,10 +56,12 @@ class _ImageDataModule(pl.LightningDataModule, abc.ABC):
 
     channels: int = 1
     image_size: int = 8
+    default_evaluator = "none"
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0,
-                 channels: int | None = None, image_size: int | None = None):
+                 channels: int | None = None, image_size: int | None = None, evaluator: str | None = None):
         super().__init__()
+        self.evaluator = evaluator or self.default_evaluator  # which metrics MetricsCallback computes
         if batch_size <= 0:
             raise ValueError(f"data.batch_size must be positive, got {batch_size}")
         # Fixed-format datasets accept their own shape (the configs state it for the nets) and nothing else.
@@ -101,6 +103,7 @@ class DigitsDataModule(_ImageDataModule):
     """scikit-learn's 8×8 digits, training split: (B, 1, 8, 8) in [-1, 1]."""
 
     channels, image_size = 1, 8
+    default_evaluator = "digits"
 
     def _load(self) -> torch.Tensor:
         return digits_split()[0]

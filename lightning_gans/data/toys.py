@@ -88,8 +88,8 @@ class _ToyStream(IterableDataset):
         self.dist, self.batch_size, self.steps, self.seed = dist, batch_size, steps_per_epoch, seed
         self.epoch = 0
 
-    def __len__(self) -> int:
-        return self.steps
+    # No __len__: Lightning warns about an IterableDataset that has one (a length can be wrong with workers).
+    # The epoch still ends after `steps` batches; the progress bar counts batches instead of showing a total.
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
@@ -104,8 +104,10 @@ class ToyDataModule(pl.LightningDataModule):
     Batches are (B, 2) float32 tensors. `steps_per_epoch` batches make one epoch.
     """
 
-    def __init__(self, name: str = "ring8", batch_size: int = 256, steps_per_epoch: int = 500, seed: int = 0):
+    def __init__(self, name: str = "ring8", batch_size: int = 256, steps_per_epoch: int = 500, seed: int = 0,
+                 evaluator: str = "toy"):
         super().__init__()
+        self.evaluator = evaluator  # which metrics MetricsCallback computes (the data config says)
         if batch_size <= 0:
             raise ValueError(f"data.batch_size must be positive, got {batch_size}")
         if steps_per_epoch <= 0:

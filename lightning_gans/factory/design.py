@@ -120,8 +120,10 @@ class Design:
     `formulas` (the inputs as given).
     """
 
-    def __init__(self, omega="log(r)", rho="1/(1+exp(t))", alpha=None, beta=None, constants=None):
-        self.formulas = {"omega": omega, "rho": rho, "alpha": alpha, "beta": beta, "constants": dict(constants or {})}
+    def __init__(self, omega="log(r)", rho="1/(1+exp(t))", alpha=None, beta=None, constants=None,
+                 generator: str = "nonsat"):
+        self.formulas = {"omega": omega, "rho": rho, "alpha": alpha, "beta": beta, "constants": dict(constants or {}),
+                         "generator": generator}
         om = parse_formula(omega, ("r",), constants, "omega")
         rh = parse_formula(rho, ("t",), constants, "rho")
         al = None if alpha is None else parse_formula(alpha, ("t",), constants, "alpha")
@@ -136,17 +138,26 @@ class Design:
         t_samples = t_samples[np.isfinite(t_samples)]
         self.exprs["omega_inv"] = self._inverse(om, t_samples)
         self._derive(t_samples)
-        # Generator (Conclusion 2). No beta: the generator plays the same objective, β = ψ, α = φ.
-        if be is None:
-            self.beta = self.psi
-            self.alpha = self.phi if al is None else to_torch(al, T, "alpha")
+        # Generator (Conclusion 2). Without beta: "nonsat" (default) β = -φ, α = 0: G raises D's real-side
+        # reward on its fakes, the non-saturating choice (for the standard GAN it is -log D(G(z))), bounded
+        # below where φ is bounded above; "saddle" β = ψ, α = φ: G plays D's own objective, whose ψ can be
+        # unbounded below with exploding gradients (ω = ½ log r, ρ = e^{-t}: ψ = 1 - e^{-t} diverges).
+        if generator not in ("nonsat", "saddle"):
+            raise DesignError(f"generator must be 'nonsat' or 'saddle', got {generator!r}")
+        self.generator = generator if be is None else "given"
+        if be is None and generator == "saddle":
+            self.beta, self.alpha = self.psi, (self.phi if al is None else to_torch(al, T, "alpha"))
             self.exprs["beta"], self.exprs["alpha"] = self.exprs["psi"], (al if al is not None else self.exprs["phi"])
-            self.generator_from_psi = True
+        elif be is None:
+            phi = self.phi
+            self.beta = lambda t: -phi(t)
+            self.alpha = to_torch(al if al is not None else sympy.Integer(0), T, "alpha")
+            self.exprs["beta"] = None if self.exprs["phi"] is None else -self.exprs["phi"]
+            self.exprs["alpha"] = al if al is not None else sympy.Integer(0)
         else:
             self.beta = to_torch(be, T, "beta")
             self.alpha = to_torch(al if al is not None else sympy.Integer(0), T, "alpha")
             self.exprs["alpha"] = al if al is not None else sympy.Integer(0)
-            self.generator_from_psi = False
 
     # ------------------------------------------------------------------ derivation
     def _domain(self, om) -> tuple[float, float]:
@@ -286,12 +297,6 @@ class Design:
 
         return run_checks(self, r_range=r_range, raise_on_fail=raise_on_fail)
 
-    def loss(self, impl: str = "auto", squash="auto", allow_failed_check: bool = False):
-        """The designed GAN as a `GANLoss` (article convention: larger output = more fake)."""
-        from ..losses.designed import DesignedLoss
-
-        return DesignedLoss(impl=impl, design=self, squash=squash, allow_failed_check=allow_failed_check)
-
     def describe(self) -> str:
         """Human-readable summary of the derived functions."""
 
@@ -314,22 +319,25 @@ class Design:
             lines.append(f"d(r)     = {d if d is not None else '(simplification timed out)'}")
         else:
             lines.append("d(r)     = phi(omega(r)) + r psi(omega(r))  (numeric)")
-        gen = "beta = psi, alpha = phi (same objective)" if self.generator_from_psi else f"alpha(t) = {e['alpha']}, beta(t) = {e['beta']}"
-        lines.append(f"generator: {gen}")
-        if not self.generator_from_psi:
+        gen = {"saddle": "beta = psi, alpha = phi (the discriminator's objective)",
+               "nonsat": "beta = -phi, alpha = 0 (non-saturating)"}.get(self.generator, "as given")
+        lines.append(f"generator: {gen}: alpha(t) = {e['alpha']}, beta(t) = {show('phi', e['beta'])}")
+        if self.generator != "saddle" and e["beta"] is not None:
             d2 = _try_sympy(sympy.simplify, e["alpha"].subs(T, e["omega"]) + R * e["beta"].subs(T, e["omega"]))
             lines.append(f"d2(r)    = {d2 if d2 is not None else '(simplification timed out)'}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         f = self.formulas
-        return f"Design(omega={f['omega']!r}, rho={f['rho']!r}, alpha={f['alpha']!r}, beta={f['beta']!r})"
+        return (f"Design(omega={f['omega']!r}, rho={f['rho']!r}, alpha={f['alpha']!r}, beta={f['beta']!r}, "
+                f"generator={f['generator']!r})")
 
 
-def design(omega="log(r)", rho="1/(1+exp(t))", alpha=None, beta=None, constants=None) -> Design:
+def design(omega="log(r)", rho="1/(1+exp(t))", alpha=None, beta=None, constants=None,
+           generator: str = "nonsat") -> Design:
     """Build a GAN from formulas for ω(r), ρ(t) (and α(t), β(t)); see `Design`.
 
     >>> d = design("log(r)", "1/(1+exp(t))")   # the standard GAN, fake label 1
-    >>> d.check(); loss = d.loss()
+    >>> d.check()                              # then train it: lightning_gans.losses.DesignedLoss(d)
     """
-    return Design(omega=omega, rho=rho, alpha=alpha, beta=beta, constants=constants)
+    return Design(omega=omega, rho=rho, alpha=alpha, beta=beta, constants=constants, generator=generator)

@@ -1,24 +1,23 @@
-"""The loss library: every loss of SPEC.md as a small class in the papers' notation.
+"""The loss library: one small class per loss, in the papers' notation (docs/losses.md, docs/theory.md).
 
     >>> from lightning_gans import losses
-    >>> loss = losses.get("rsgan", pairing="all")       # fused all-pairs kernel
+    >>> loss = losses.get({"name": "rsgan", "pairing": "all"})   # or losses.get("rsgan")
     >>> l_d = loss.d_loss(d(x_real), d(x_fake)); l_g = loss.g_loss(d(x_real), d(x_fake))
 
-`get(name, impl="auto", **params)` builds a loss by name; `names()` lists them.
-Every named loss uses "larger discriminator output = more real"; `designed`
-(the factory) keeps the article's "larger = more fake" (`loss.larger_is_real`).
+Every loss takes "larger discriminator output = more real". May import: kernels, factory.
 """
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 
 from .base import GANLoss
 from .designed import DesignedLoss
-from .fgan import FGAN_CLASSES
+from .fgan import FGAN_CLASSES, FGAN_GENERATORS
 from .relativistic import RaHingeGAN, RaLSGAN, RaSGAN, RSGAN
 from .standard import NSGAN, SGAN, SGANT, WGAN, ExpGAN, HingeGAN, LSGAN
 
-__all__ = ["GANLoss", "get", "names", "REGISTRY"]
+__all__ = ["GANLoss", "DesignedLoss", "get", "names", "REGISTRY", "FGAN_GENERATORS"]
 
 REGISTRY: dict[str, type[GANLoss]] = {
     cls.name: cls
@@ -32,18 +31,32 @@ def names() -> list[str]:
     return list(REGISTRY)
 
 
-def get(name: str, impl: str = "auto", **params) -> GANLoss:
-    """Build the loss `name` with its parameters; `impl` is "auto" | "fused" | "ref"."""
-    if isinstance(name, GANLoss):
-        return name
+def get(spec, impl: str = "auto", **params) -> GANLoss:
+    """A loss from a name ("rsgan"), a mapping {"name": "rsgan", "pairing": "all", ...} or a GANLoss (returned as is).
+
+    Parameters may also be given as keywords. Null (None) parameters mean "the loss's default".
+    `impl` is "auto" | "fused" | "ref" (which kernels back the loss).
+    """
+    if isinstance(spec, GANLoss):
+        if params:
+            raise TypeError(f"losses.get: parameters {sorted(params)} given with a ready-made {spec!r}")
+        return spec
+    if isinstance(spec, Mapping):
+        spec = dict(spec)
+        if "name" not in spec:
+            raise ValueError(f"loss: a mapping needs a 'name' (one of {', '.join(names())}), got keys {sorted(spec)}")
+        name = spec.pop("name")
+        params = {**spec, **params}
+    elif isinstance(spec, str):
+        name = spec
+    else:
+        raise TypeError(f"loss must be a name, a mapping {{'name': ..., **params}} or a GANLoss, got {type(spec).__name__}")
     if name not in REGISTRY:
         raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(names())}")
     cls = REGISTRY[name]
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "impl")]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
-        raise TypeError(
-            f"loss {name!r} got unknown parameter(s) {unknown}; "
-            + (f"it accepts {accepted}" if accepted else "it takes no parameters")
-        )
-    return cls(impl=impl, **params)
+        raise TypeError(f"loss {name!r} got unknown parameter(s) {unknown}; "
+                        + (f"it accepts {accepted}" if accepted else "it takes no parameters"))
+    return cls(impl=impl, **{k: v for k, v in params.items() if v is not None})

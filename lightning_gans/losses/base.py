@@ -7,10 +7,10 @@ fake_out)` for the generator. Outputs have shape (N,) or (N, 1). Every loss
 accepts `real_out` in `g_loss` (relativistic generators need it; the others
 ignore it), so a training loop can call every loss the same way.
 
-Convention: for every named loss a larger discriminator output means "more
-real" (`larger_is_real = True`). Losses built by the Designing-GANs factory keep
-the article's convention, larger = more fake, and say so (`larger_is_real =
-False`).
+Convention: for every loss a larger discriminator output means "more real".
+
+Validation happens once per call: a loss backed by a fused op hands the outputs to the kernel
+layer, which checks them; every other loss checks them in `elementwise`.
 """
 from __future__ import annotations
 
@@ -18,20 +18,10 @@ import abc
 
 import torch
 
-from .. import ops
-from ..ops import IMPLS
-from ..reference import _acc
+from .. import kernels
+from ..kernels import IMPLS
 
-__all__ = ["GANLoss", "check_outputs", "elementwise"]
-
-
-def check_outputs(real_out, fake_out, paired: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate (N,)/(N, 1) floating outputs on one device; return them as 1-D views.
-
-    The same checks (and messages) as the fused ops, so a bad batch fails the
-    same way whichever loss or implementation runs.
-    """
-    return ops._check_pair(real_out, fake_out, paired=paired)
+__all__ = ["GANLoss", "elementwise"]
 
 
 class GANLoss(abc.ABC):
@@ -41,7 +31,6 @@ class GANLoss(abc.ABC):
         name: the registry name (`lightning_gans.losses.get(name)`).
         impl: "auto" (fused kernel where one exists and the device has it, else
             pure torch), "fused" (fused kernel or an error) or "ref" (pure torch).
-        larger_is_real: the output convention (True for every named loss).
         relativistic: True when the losses compare real and fake outputs.
         pairing: how a relativistic loss pairs the batches: "paired", "all",
             "average"; None for non-relativistic losses.
@@ -49,7 +38,6 @@ class GANLoss(abc.ABC):
     """
 
     name = "base"
-    larger_is_real = True
     relativistic = False
     pairing: str | None = None
     has_fused = False
@@ -67,21 +55,19 @@ class GANLoss(abc.ABC):
     # ------------------------------------------------------------------ interface
     def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
         """The discriminator's loss (a 0-d tensor in the outputs' dtype)."""
-        r, f = check_outputs(real_out, fake_out, paired=self.pairing == "paired")
-        return self._d(r, f)
+        return self._d(real_out, fake_out)
 
     def g_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
         """The generator's loss. `real_out` may be detached; non-relativistic losses ignore it."""
-        r, f = check_outputs(real_out, fake_out, paired=self.pairing == "paired")
-        return self._g(r, f)
+        return self._g(real_out, fake_out)
 
     @abc.abstractmethod
     def _d(self, r: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        """L_D on validated 1-D outputs."""
+        """L_D on the outputs as given: validated by the kernel op or by `elementwise`."""
 
     @abc.abstractmethod
     def _g(self, r: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        """L_G on validated 1-D outputs."""
+        """L_G on the outputs as given."""
 
     # ------------------------------------------------------------------ helpers
     def params(self) -> dict:
@@ -93,6 +79,9 @@ class GANLoss(abc.ABC):
         return f"{type(self).__name__}({args})"
 
 
-def elementwise(fn, *xs: torch.Tensor) -> torch.Tensor:
-    """fn on half inputs computed in float32, result in the inputs' dtype (as the fused ops do)."""
-    return fn(*(_acc(x) for x in xs)).to(xs[0].dtype)
+def elementwise(fn, *xs: torch.Tensor, paired: bool = False) -> torch.Tensor:
+    """fn on validated 1-D outputs (real, fake) or (fake,); half inputs computed in float32, result in
+    the inputs' dtype (as the fused ops do)."""
+    xs = kernels.check_pair(*xs, paired=paired) if len(xs) == 2 else (kernels.check_logits(xs[0], "fake"),)
+    acc = tuple(x.float() if x.dtype in (torch.float16, torch.bfloat16) else x for x in xs)
+    return fn(*acc).to(xs[0].dtype)

@@ -1,13 +1,18 @@
-"""f-GAN losses (Nowozin et al. 2016, arXiv 1606.00709; SPEC §2). Larger output v = more real.
+"""f-GAN losses (Nowozin et al. 2016, arXiv 1606.00709; docs/theory.md). Larger output v = more real.
 
-The discriminator maximises E_p[g(v)] - E_q[f*(g(v))] with activation g and
-convex conjugate f*; the generator minimises the same objective (the saddle
-point of the variational divergence bound):
+The discriminator maximises E_p[g_f(v)] - E_q[f*(g_f(v))] with output activation g_f and convex
+conjugate f*:
 
-    L_D = -mean g(v_r) + mean f*(g(v_f)),     L_G = -mean f*(g(v_f)).
+    L_D = -mean g_f(v_r) + mean f*(g_f(v_f)).
 
-At the optimum g(v*) = f'(p/q) and -L_D equals the f-divergence D_f(p‖q).
-Each class writes f*∘g in closed, overflow-free form where one exists.
+At the optimum g_f(v*) = f'(p/q) and -L_D equals the f-divergence D_f(p‖q). The generator:
+
+    generator="nonsat" (default):  L_G = -mean g_f(v_f)         the paper's practice (§3.2)
+    generator="saddle":            L_G = -mean f*(g_f(v_f))     the saddle objective
+
+"nonsat" always pushes fakes towards "more real" (g_f is increasing); "saddle" does not
+everywhere: for Pearson χ², f*(s) = s²/4 + s has slope s/2 + 1 < 0 where v < -2, so there the
+saddle generator pushes fakes the wrong way. Each class writes f*∘g_f in closed, overflow-free form.
 """
 from __future__ import annotations
 
@@ -17,17 +22,27 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .. import ops
+from .. import kernels
 from .base import GANLoss, elementwise
 
-__all__ = ["FGAN", "FGAN_CLASSES"]
+__all__ = ["FGAN", "FGAN_CLASSES", "FGAN_GENERATORS"]
 LOG2 = math.log(2.0)
+FGAN_GENERATORS = ("nonsat", "saddle")
 
 
 class FGAN(GANLoss):
     """Base of the f-GAN family: subclasses define `g(v)` and `conj_g(v)` = f*(g(v))."""
 
     divergence = ""
+
+    def __init__(self, generator: str = "nonsat", impl: str = "auto"):
+        super().__init__(impl)
+        if generator not in FGAN_GENERATORS:
+            raise ValueError(f"{self.name} generator must be one of {FGAN_GENERATORS}, got {generator!r}")
+        self.generator = generator
+
+    def params(self):
+        return {"generator": self.generator}
 
     @staticmethod
     @abc.abstractmethod
@@ -43,7 +58,8 @@ class FGAN(GANLoss):
         return elementwise(lambda r, f: -self.g(r).mean() + self.conj_g(f).mean(), r, f)
 
     def _g(self, r, f):
-        return elementwise(lambda f: -self.conj_g(f).mean(), f)
+        fn = self.g if self.generator == "nonsat" else self.conj_g
+        return elementwise(lambda f: -fn(f).mean(), f)
 
 
 class FGanKL(FGAN):
@@ -81,8 +97,9 @@ class FGanHellinger(FGAN):
 class FGanJS(FGAN):
     """Jensen-Shannon: g(v) = log 2 - sp(-v), f*(s) = -log(2 - e^s), so f*(g(v)) = sp(v) - log 2.
 
-    L_D = mean sp(-v_r) + mean sp(v_f) - 2 log 2 and L_G = log 2 - mean sp(v_f): the
-    standard GAN up to constants, so both run on the fused softplus ops.
+    L_D = mean sp(-v_r) + mean sp(v_f) - 2 log 2; L_G = mean sp(-v_f) - log 2 ("nonsat", the
+    non-saturating GAN) or log 2 - mean sp(v_f) ("saddle", the minimax GAN): the standard GAN up to
+    constants, so both run on the fused softplus ops.
     """
 
     name, divergence, has_fused = "fgan_js", "Jensen-Shannon", True
@@ -90,10 +107,12 @@ class FGanJS(FGAN):
     conj_g = staticmethod(lambda v: F.softplus(v) - LOG2)
 
     def _d(self, r, f):
-        return ops.sgan_d(r, f, impl=self.impl) - 2.0 * LOG2
+        return kernels.sgan_d(r, f, impl=self.impl) - 2.0 * LOG2
 
     def _g(self, r, f):
-        return LOG2 - ops.softplus_mean(f, 1.0, impl=self.impl)
+        if self.generator == "nonsat":
+            return kernels.softplus_mean(f, -1.0, impl=self.impl) - LOG2
+        return LOG2 - kernels.softplus_mean(f, 1.0, impl=self.impl)
 
 
 class FGanTV(FGAN):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .. import ops
+from .. import kernels
 from .base import GANLoss, elementwise
 
 __all__ = ["RSGAN", "RaSGAN", "RaLSGAN", "RaHingeGAN", "PAIRINGS", "GENERATOR_H"]
@@ -31,8 +31,8 @@ class RSGAN(GANLoss):
         h = "minimax": -sp(t)  -> L_G = -L_D
         h = "linear":  -t      -> L_G = mean T_r - mean T_f  (the same for every pairing)
     E over pairs per `pairing` ("paired": N = M, i with i; "all": all N·M pairs).
-    Optimum: p(x_r)q(x_f) / (p(x_f)q(x_r)) = e^{T(x_r) - T(x_f)}. Fused: `ops.relativistic_paired`,
-    `ops.relativistic_all_pairs` (O(N + M) memory forward and backward).
+    Optimum: p(x_r)q(x_f) / (p(x_f)q(x_r)) = e^{T(x_r) - T(x_f)}. Fused: `kernels.relativistic_paired`,
+    `kernels.relativistic_all_pairs` (O(N + M) memory forward and backward).
     """
 
     name, relativistic, has_fused = "rsgan", True, True
@@ -50,7 +50,7 @@ class RSGAN(GANLoss):
 
     def _rel(self, r, f, sign):
         # mean over pairs of sp(sign (T_f - T_r))
-        fn = ops.relativistic_paired if self.pairing == "paired" else ops.relativistic_all_pairs
+        fn = kernels.relativistic_paired if self.pairing == "paired" else kernels.relativistic_all_pairs
         return fn(r, f, sign, impl=self.impl)
 
     def _d(self, r, f):
@@ -76,7 +76,7 @@ class _Average(GANLoss):
 
 
 class RaSGAN(_Average):
-    """Relativistic average standard GAN (RaSGAN; SPEC §3). Fused: `ops.relativistic_average`.
+    """Relativistic average standard GAN (RaSGAN; SPEC §3). Fused: `kernels.relativistic_average`.
 
     L_D = ½{mean_i sp(-(T_r[i] - m_f)) + mean_j sp(T_f[j] - m_r)}
     L_G = ½{mean_i sp(T_r[i] - m_f) + mean_j sp(-(T_f[j] - m_r))}
@@ -85,10 +85,10 @@ class RaSGAN(_Average):
     name, has_fused = "rasgan", True
 
     def _d(self, r, f):
-        return ops.relativistic_average(r, f, 1.0, impl=self.impl)
+        return kernels.relativistic_average(r, f, 1.0, impl=self.impl)
 
     def _g(self, r, f):
-        return ops.relativistic_average(r, f, -1.0, impl=self.impl)
+        return kernels.relativistic_average(r, f, -1.0, impl=self.impl)
 
 
 class RaLSGAN(_Average):

@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .. import ops
+from .. import kernels
 from .base import GANLoss, elementwise
 
 __all__ = ["SGAN", "NSGAN", "SGANT", "ExpGAN", "LSGAN", "HingeGAN", "WGAN"]
@@ -19,18 +19,18 @@ __all__ = ["SGAN", "NSGAN", "SGANT", "ExpGAN", "LSGAN", "HingeGAN", "WGAN"]
 class SGAN(GANLoss):
     """Standard GAN, minimax generator (Goodfellow et al. 2014; SPEC §3).
 
-    L_D = mean sp(-T_r) + mean sp(T_f)      (fused: `ops.sgan_d`)
-    L_G = -mean sp(T_f)                     (h(t) = -sp(t); fused: `ops.softplus_mean`)
+    L_D = mean sp(-T_r) + mean sp(T_f)      (fused: `kernels.sgan_d`)
+    L_G = -mean sp(T_f)                     (h(t) = -sp(t); fused: `kernels.softplus_mean`)
     Optimal discriminator: T*(x) = log(p(x)/q(x)). Saturates early in training; see `nsgan`.
     """
 
     name, has_fused = "sgan", True
 
     def _d(self, r, f):
-        return ops.sgan_d(r, f, impl=self.impl)
+        return kernels.sgan_d(r, f, impl=self.impl)
 
     def _g(self, r, f):
-        return -ops.softplus_mean(f, 1.0, impl=self.impl)
+        return -kernels.softplus_mean(f, 1.0, impl=self.impl)
 
 
 class NSGAN(SGAN):
@@ -42,7 +42,7 @@ class NSGAN(SGAN):
     name = "nsgan"
 
     def _g(self, r, f):
-        return ops.softplus_mean(f, -1.0, impl=self.impl)
+        return kernels.softplus_mean(f, -1.0, impl=self.impl)
 
 
 class SGANT(SGAN):

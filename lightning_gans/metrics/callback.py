@@ -1,9 +1,10 @@
 """`MetricsCallback`: metrics at an interval and at the end of training, into the loggers and metrics.json.
 
-The data module decides which metrics apply:
-- `ToyDataModule` (2-D): modes_covered, high_quality_fraction, reverse_kl (SPEC §4);
-- `DigitsDataModule`: frechet_distance, classes_covered;
-- anything else: none (metrics.json still records the run).
+The data config chooses the evaluator (the data module's `evaluator` attribute, or the callback's
+`evaluator` argument):
+- "toy" (2-D mixtures): modes_covered, high_quality_fraction, reverse_kl (docs/theory.md §4);
+- "digits": frechet_distance, classes_covered;
+- "none": no metrics (metrics.json still records the run).
 
 For 2-D data it also keeps the evaluation samples of every interval and, at
 the end, writes `samples.png` (final samples over the real data) and
@@ -24,11 +25,14 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from . import plots
+from .cadence import Every
+from .plots import density_scatter, image_grid, save_gif, save_png
 from .frechet import digits_metrics, n_reference
 from .toys import N_SAMPLES, toy_metrics
 
-__all__ = ["MetricsCallback", "generate"]
+__all__ = ["MetricsCallback", "generate", "EVALUATORS"]
+
+EVALUATORS = ("toy", "digits", "none")
 
 
 @torch.no_grad()
@@ -50,10 +54,13 @@ class MetricsCallback(pl.Callback):
     """
 
     def __init__(self, output_dir: str = ".", every_n_steps: int = 1000, eval_seed: int = 0,
-                 n_samples: int | None = None, plot: bool = True, gif_fps: int = 4):
+                 n_samples: int | None = None, plot: bool = True, gif_fps: int = 4, evaluator: str | None = None):
         super().__init__()
-        if every_n_steps < 0:
-            raise ValueError(f"callbacks.metrics.every_n_steps must be >= 0, got {every_n_steps}")
+        self.cadence = Every(every_n_steps, "callbacks.metrics.every_n_steps")
+        if evaluator not in (None, *EVALUATORS):
+            raise ValueError(f"callbacks.metrics.evaluator must be one of {EVALUATORS} (or null: the data's), "
+                             f"got {evaluator!r}")
+        self.evaluator = evaluator
         self.output_dir = Path(output_dir)
         self.every_n_steps, self.eval_seed, self.n_samples = every_n_steps, eval_seed, n_samples
         self.plot, self.gif_fps = plot, gif_fps
@@ -61,19 +68,12 @@ class MetricsCallback(pl.Callback):
         self.frames: list[tuple[int, torch.Tensor]] = []
         self.extra: dict = {}
         self._last_step = -1
-        self._last_interval = 0
         self._t0 = time.time()
 
     # ------------------------------------------------------------------ what to measure
-    @staticmethod
-    def kind(datamodule) -> str:
-        from ..data import DigitsDataModule, ToyDataModule
-
-        if isinstance(datamodule, ToyDataModule):
-            return "toy"
-        if isinstance(datamodule, DigitsDataModule):
-            return "digits"
-        return "none"
+    def kind(self, datamodule) -> str:
+        """The evaluator: this callback's `evaluator`, else the data module's (set in each data config)."""
+        return self.evaluator or getattr(datamodule, "evaluator", None) or "none"
 
     def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
         dm = trainer.datamodule
@@ -99,15 +99,14 @@ class MetricsCallback(pl.Callback):
 
     # ------------------------------------------------------------------ hooks
     def on_fit_start(self, trainer, pl_module) -> None:
+        self.cadence.restart(int(trainer.global_step))
         self._t0 = time.time()
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         # global_step counts optimizer steps and may advance by more than 1 per batch
         # (one G step plus n_critic D steps): evaluate on crossing each multiple.
-        step = int(trainer.global_step)
-        if self.every_n_steps and step // self.every_n_steps > self._last_interval and trainer.is_global_zero:
-            self._last_interval = step // self.every_n_steps
+        if self.cadence.due(int(trainer.global_step)) and trainer.is_global_zero:
             self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
@@ -128,11 +127,15 @@ class MetricsCallback(pl.Callback):
         x = self._last_samples
         if kind == "toy" or (x.dim() == 2 and x.shape[1] == 2):
             real = dm.sample_real(N_SAMPLES) if hasattr(dm, "sample_real") else None
-            plots.scatter_png(x[:N_SAMPLES], real, self.output_dir / "samples.png",
-                              title=f"step {self.history[-1]['step']}")
-            plots.scatter_gif(self.frames, real, self.output_dir / "samples.gif", fps=self.gif_fps)
+            final = density_scatter(x[:N_SAMPLES], real, title=f"step {self.history[-1]['step']}", dpi=120)
+            save_png(final, self.output_dir / "samples.png")
+            ref = real if real is not None else self.frames[-1][1]
+            lo, hi = ref.min(0).values.numpy(), ref.max(0).values.numpy()  # one frame for every step
+            lo, hi = lo - 0.25 * (hi - lo), hi + 0.25 * (hi - lo)
+            save_gif([density_scatter(f, real, title=f"step {step}", limits=(lo, hi), dpi=80)
+                      for step, f in self.frames], self.output_dir / "samples.gif", fps=self.gif_fps)
         elif x.dim() == 4:
-            plots.image_grid_png(x[:64], self.output_dir / "samples.png")
+            save_png(image_grid(x[:64], nrow=8), self.output_dir / "samples.png", scale=4)
 
 
 def _json_default(o):

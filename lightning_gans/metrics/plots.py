@@ -1,79 +1,87 @@
-"""Sample plots: 2-D scatter PNG, 2-D animation GIF (PIL), image grid PNG. Matplotlib runs headless (Agg)."""
+"""Pictures of samples, drawn one way for every caller (SampleGrid, MetricsCallback, lgans-sample).
+
+Arrays in, arrays or files out: `image_grid` tiles images, `density_scatter` draws 2-D samples
+over a 2-D histogram of the real data, `save_png` / `save_gif` write them. Matplotlib is used
+through `Figure` and `FigureCanvasAgg` only, never pyplot, so the user's backend is left alone.
+"""
 from __future__ import annotations
 
-import io
 from pathlib import Path
+from typing import Optional
 
-import matplotlib
+import numpy as np
+import torch
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-__all__ = ["scatter_png", "scatter_gif", "image_grid_png", "scatter_image"]
+__all__ = ["image_grid", "density_scatter", "save_png", "save_gif"]
 
 
-def _limits(real: torch.Tensor | None, fake: torch.Tensor) -> tuple[float, float]:
-    ref = real if real is not None else fake
-    m = float(ref.abs().max()) if len(ref) else 1.0
-    return -1.25 * m, 1.25 * m
-
-
-def scatter_image(fake: torch.Tensor, real: torch.Tensor | None, title: str = "", lim=None, dpi: int = 80) -> Image.Image:
-    """Render generated (orange) over real (grey) 2-D samples as a PIL image."""
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=dpi)
-    if real is not None:
-        ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", alpha=0.5, label="real", linewidths=0)
-    f = fake.detach().cpu()
-    ax.scatter(f[:, 0], f[:, 1], s=2, c="tab:orange", alpha=0.6, label="generated", linewidths=0)
-    lo, hi = lim or _limits(real, fake)
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_aspect("equal")
-    ax.set_title(title)
-    ax.legend(loc="upper right", markerscale=4, fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    buf.seek(0)
-    return Image.open(buf).convert("RGB")
-
-
-def scatter_png(fake: torch.Tensor, real: torch.Tensor | None, path, title: str = "") -> Path:
-    path = Path(path)
-    scatter_image(fake, real, title, dpi=120).save(path)
-    return path
-
-
-def scatter_gif(frames: list[tuple[int, torch.Tensor]], real: torch.Tensor | None, path, fps: int = 4) -> Path | None:
-    """One frame per (step, samples) pair, fixed axes; the last frame is held a second."""
-    if not frames:
-        return None
-    path = Path(path)
-    lim = _limits(real, frames[-1][1])
-    images = [scatter_image(x, real, f"step {step}", lim=lim) for step, x in frames]
-    durations = [int(1000 / fps)] * len(images)
-    durations[-1] = 1000
-    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
-    return path
-
-
-def image_grid_png(images: torch.Tensor, path, nrow: int = 8, scale: int = 4) -> Path:
-    """Grid of images (N, C, H, W) in [-1, 1], each upscaled `scale`× (nearest)."""
-    path = Path(path)
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    n, c, h, w = x.shape
-    ncol = min(nrow, n)
-    nrows = (n + ncol - 1) // ncol
-    grid = torch.zeros(c, nrows * (h + 1) + 1, ncol * (w + 1) + 1, dtype=torch.uint8)
+def image_grid(images: torch.Tensor, nrow: Optional[int] = None, value_range=(-1.0, 1.0), pad: int = 2) -> np.ndarray:
+    """Tile (N, C, H, W) images, C in {1, 3}, into one (H', W', 3) uint8 array; `value_range` maps to 0..255."""
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"image_grid expects (N, C, H, W) with C = 1 or 3, got shape {tuple(images.shape)}")
+    lo, hi = value_range
+    x = ((images.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    n, _, h, w = x.shape
+    nrow = nrow or max(1, int(np.ceil(np.sqrt(n))))  # columns
+    rows = -(-n // nrow)
+    grid = torch.ones(3, pad + rows * (h + pad), pad + nrow * (w + pad))  # white padding between tiles
     for i in range(n):
-        r, q = divmod(i, ncol)
-        grid[:, 1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + q * (w + 1): 1 + q * (w + 1) + w] = x[i]
-    arr = grid.permute(1, 2, 0).numpy()
-    img = Image.fromarray(arr[:, :, 0] if c == 1 else arr, mode="L" if c == 1 else "RGB")
-    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        top, left = pad + (i // nrow) * (h + pad), pad + (i % nrow) * (w + pad)
+        grid[:, top:top + h, left:left + w] = x[i]
+    return (grid.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def density_scatter(fake: torch.Tensor, real: Optional[torch.Tensor], title: str = "", bins: int = 80,
+                    size_in: float = 4.0, dpi: int = 100, limits=None) -> np.ndarray:
+    """Generated 2-D points (orange) over a 2-D histogram of the real data (greys) -> (H, W, 3) uint8."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # no pyplot: leaves the user's matplotlib backend alone
+
+    fake = fake.detach().float().cpu().numpy()
+    ref = real.detach().float().cpu().numpy() if real is not None and len(real) else fake
+    if limits is None:  # axes from the real data (the density to cover), so far-off samples fall outside
+        lo, hi = np.percentile(ref, 0.5, axis=0), np.percentile(ref, 99.5, axis=0)
+        margin = 0.25 * np.maximum(hi - lo, 1e-3)
+        lo, hi = lo - margin, hi + margin
+    else:
+        lo, hi = np.asarray(limits[0], dtype=float), np.asarray(limits[1], dtype=float)
+    fig = Figure(figsize=(size_in, size_in), dpi=dpi)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if real is not None and len(real):
+        ax.hist2d(ref[:, 0], ref[:, 1], bins=bins, range=[[lo[0], hi[0]], [lo[1], hi[1]]], cmap="Greys",
+                  density=True)
+    ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:orange", alpha=0.7, linewidths=0)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+
+def save_png(picture: np.ndarray, path, scale: int = 1) -> Path:
+    """Write an (H, W, 3) uint8 picture; `scale` > 1 enlarges it (nearest neighbour, for tiny images)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.fromarray(picture)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     img.save(path)
     return path
 
+
+def save_gif(pictures: list[np.ndarray], path, fps: int = 4) -> Optional[Path]:
+    """An animation of equally sized pictures; the last frame is held a second."""
+    if not pictures:
+        return None
+    path = Path(path)
+    frames = [Image.fromarray(p) for p in pictures]
+    durations = [int(1000 / fps)] * len(frames)
+    durations[-1] = 1000
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return path

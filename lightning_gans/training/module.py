@@ -1,49 +1,42 @@
 """GANModule: the LightningModule that trains any G/D pair with any loss of the library.
 
-Data path of one training batch (manual optimization, optimizers in the fixed order [D, G]):
+One batch (manual optimization, optimizers in the fixed order [D, G]):
 
-    batch -> real_from_batch -> discriminator_step(real) -> {"loss": L_D + k·penalties}
-          -> manual_backward -> clip (on_before_optimizer_step) -> D step -> D scheduler
+    batch -> (x, y) -> discriminator_step(x, y) -> {"loss": L_D} -> + k·(R1 + R2 + GP) -> backward -> D step
     every n_critic-th batch, also:
-          -> generator_step(real) -> {"loss": L_G} -> manual_backward -> G step -> G scheduler -> EMA
+          -> generator_step(x, y) -> {"loss": L_G} -> backward -> G step -> EMA update
 
-Override points: `sample_latent(n)`, `real_from_batch(batch)`, `discriminator_step(real)`,
-`generator_step(real)` (each step returns a dict with "loss" plus scalars to log).
+The steps are the override points; the loop around them adds the penalties, checks for
+non-finite losses, steps optimizers and schedulers, updates the EMA and logs, so a subclass
+that overrides one step keeps all of that. Inside a step, `discriminate(x, y)` is D (after
+DiffAugment, when on) and `generate(z, y)` is G; y is None for an unconditional GAN.
 
-`global_step` (Lightning's count of optimizer steps): every batch makes one D step and every
-n_critic-th batch one G step, so after B batches without skipped steps
-    global_step = B + B // n_critic,    generator steps = B // n_critic.
+`global_step` (Lightning's count of optimizer steps): one D step per batch plus one G step every
+n_critic-th batch, so after B batches without skipped steps global_step = B + B // n_critic.
 `Trainer(max_steps=GANModule.max_steps_for(g, n_critic))` stops right after the g-th G step.
-After each G step global_step is a multiple of n_critic + 1; choose `every_n_train_steps`
-of ModelCheckpoint as a multiple of n_critic + 1, or some checkpoints are never hit.
-Skipped (non-finite) steps do not advance global_step.
+Everything this module logs uses global_step as its x-axis (Lightning's "step" key).
 """
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Callable, Optional, Union
 
-import lightning.pytorch as pl
 import torch
-from lightning.pytorch.strategies import DDPStrategy
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from . import regularizers
+from .. import losses
+from . import penalties
 from .distributed import all_gather_with_grad
-from .ema import ema_update, make_ema
-from .latents import rank_slice_draw, resolve_sampler, seeded_generator
-from .nonfinite import NONFINITE_MODES, NonFiniteLossError, loss_is_finite
-from .resume import ResumableState
+from .loop import NONFINITE_MODES, ManualGANLoop, NonFiniteLossError
+from .rng import RngStreams, rank_slice_draw, resolve_sampler, seeded_generator
 
 __all__ = ["GANModule", "NonFiniteLossError"]
 
-# Lightning warns that step-interval checkpoints of a manually optimised module hold the
-# state after the optimizer step. For GANModule that is the intended state: the checkpoint
-# also holds the step counters and RNG streams (resume.py), and resuming from it continues
-# exactly (tests/test_resume.py), so the warning would only mislead.
-warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization and every_n_train_steps")
+_DEFAULT_OPT = partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
 
 
 def _plain(x: Any) -> Any:
@@ -57,135 +50,132 @@ def _plain(x: Any) -> Any:
     raise TypeError(f"hyper-parameter value {x!r} is not a plain number, string, list or dict")
 
 
-def _rand(shape, generator, device):  # U[0, 1): WGAN-GP mixing weights, drawn like latents
-    return torch.rand(shape, generator=generator, device=device)
+def _check_args(**kw) -> None:
+    rules = {  # argument: (valid?, what it must be)
+        "n_critic": (lambda v: v >= 1, ">= 1"), "reg_interval": (lambda v: v >= 1, ">= 1"),
+        "r1_gamma": (lambda v: v >= 0, ">= 0"), "r2_gamma": (lambda v: v >= 0, ">= 0"),
+        "gp_weight": (lambda v: v >= 0, ">= 0"), "ema_start": (lambda v: v >= 0, ">= 0"),
+        "nonfinite": (lambda v: v in NONFINITE_MODES, f"one of {NONFINITE_MODES}"),
+        "max_skipped_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+        "scheduler_interval": (lambda v: v in ("step", "epoch"), "'step' or 'epoch'"),
+        "ema_decay": (lambda v: v is None or 0 <= v <= 1, "None or in [0, 1]"),
+        "grad_clip": (lambda v: v is None or v > 0, "None or > 0"),
+        "grad_clip_algorithm": (lambda v: v in ("norm", "value"), "'norm' or 'value'"),
+        "num_classes": (lambda v: v is None or (isinstance(v, int) and v >= 1), "None or an int >= 1"),
+        "label_sampler": (lambda v: v in ("uniform", "data"), "'uniform' or 'data'"),
+    }
+    for arg, value in kw.items():
+        ok, expected = rules[arg]
+        if not ok(value):
+            raise ValueError(f"GANModule: {arg} must be {expected}, got {value!r}")
 
 
-_DEFAULT_OPT = partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
-
-
-class GANModule(ResumableState, pl.LightningModule):
+class GANModule(ManualGANLoop):
     """Train `generator` against `discriminator` with a loss from `lightning_gans.losses`.
 
     Args:
-        generator, discriminator: nn.Modules; G maps (N, *latent_shape) -> samples, D maps samples -> (N,) or (N, 1).
-        loss: a loss name for `lightning_gans.losses.get`, or a GANLoss object (anything with
-            `d_loss(real_out, fake_out)` and `g_loss(real_out, fake_out)`).
-        loss_params: keyword parameters of the named loss, e.g. {"pairing": "all"} for rsgan.
+        generator, discriminator: nn.Modules. G maps (N, *latent_shape) -> samples, D maps samples -> (N,) or
+            (N, 1); with `num_classes`, G is called as G(z, y) and D as D(x, y), y an int64 (N,) of labels.
+        loss: a loss name, a mapping {"name": ..., **params} (e.g. {"name": "rsgan", "pairing": "all"}) or a
+            GANLoss object; see `lightning_gans.losses.get`.
         g_optimizer, d_optimizer: factories `params -> Optimizer` (Hydra `_partial_: true`); default Adam(2e-4, (0.5, 0.999)).
         g_scheduler, d_scheduler: factories `optimizer -> LRScheduler` or None; stepped after each step of their
             optimizer (`scheduler_interval="step"`) or at each epoch end ("epoch").
         latent_dim: int or shape of one latent code; default `generator.latent_dim`.
         latent_sampler: "normal", "uniform" (U[-1, 1)) or a callable `(shape, generator, device) -> Tensor`.
         n_critic: D steps per G step (each D step on its own batch).
-        r1_gamma, r2_gamma: γ of R1 = (γ/2)E_p‖∇T‖² and R2 = (γ/2)E_q‖∇T‖² (SPEC §3); 0 disables.
-        gp_weight: λ of the WGAN-GP penalty λE(‖∇T(x̂)‖ - 1)²; 0 disables.
+        r1_gamma, r2_gamma: γ of R1 = (γ/2)E_p‖∇_x D‖² and R2 = (γ/2)E_q‖∇_x D‖² (gradients w.r.t. the images only).
+        gp_weight: λ of the WGAN-GP penalty λE(‖∇D(x̂)‖ - 1)²; 0 disables.
         reg_interval: lazy regularization: penalties on every k-th D step, multiplied by k.
-        ema_decay: decay of the generator EMA `g_ema` (used for sampling/evaluation); None disables.
+        ema_decay: decay of the generator EMA `g_ema` (torch's AveragedModel; used by `sample`); None disables.
         ema_start: generator steps during which the EMA copies G instead of averaging.
         grad_clip, grad_clip_algorithm: clip both players' gradients ("norm" or "value"), after AMP unscaling.
         nonfinite: "error" (save a checkpoint, raise NonFiniteLossError) or "skip" (drop that optimizer step).
+        max_skipped_fraction: with "skip", a run that skipped more than this share of its optimizer steps
+            raises NonFiniteLossError at the end (after its checkpoints are written).
         gather_logits: under DDP, evaluate the loss on all ranks' D outputs (all-gather with gradients), so an
             all-pairs relativistic loss pairs across the global batch.
-        impl: kernel choice passed to `losses.get` ("auto", "fused", "ref").
-
-    R3GAN (arXiv 2501.05441) is `loss="rsgan", loss_params={"pairing": "paired"}, r1_gamma=γ, r2_gamma=γ`.
+        num_classes: K for a class-conditional GAN (labels in [0, K)); None: unconditional.
+        label_sampler: the generator's labels: "uniform" over [0, K), or "data" (the data module's
+            `class_frequencies`); drawn from the same seeded stream as the latents.
+        impl: kernel choice for the loss ("auto", "fused", "ref").
     """
 
-    _counters = ("d_iters", "d_steps", "g_steps", "skipped_steps")  # saved and restored by ResumableState
-
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        loss: Any = "nsgan",
-        loss_params: Optional[Mapping] = None,
-        g_optimizer: Optional[Callable] = None,
-        d_optimizer: Optional[Callable] = None,
-        g_scheduler: Optional[Callable] = None,
-        d_scheduler: Optional[Callable] = None,
-        latent_dim: Union[int, Sequence[int], None] = None,
-        latent_sampler: Union[str, Callable, None] = "normal",
-        n_critic: int = 1,
-        r1_gamma: float = 0.0,
-        r2_gamma: float = 0.0,
-        gp_weight: float = 0.0,
-        reg_interval: int = 1,
-        ema_decay: Optional[float] = 0.999,
-        ema_start: int = 0,
-        grad_clip: Optional[float] = None,
-        grad_clip_algorithm: str = "norm",
-        scheduler_interval: str = "step",
-        nonfinite: str = "error",
-        gather_logits: bool = False,
-        impl: str = "auto",
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: Any = "nsgan",
+                 g_optimizer: Optional[Callable] = None, d_optimizer: Optional[Callable] = None,
+                 g_scheduler: Optional[Callable] = None, d_scheduler: Optional[Callable] = None,
+                 latent_dim: Union[int, Sequence[int], None] = None, latent_sampler: Union[str, Callable] = "normal",
+                 n_critic: int = 1, r1_gamma: float = 0.0, r2_gamma: float = 0.0, gp_weight: float = 0.0,
+                 reg_interval: int = 1, ema_decay: Optional[float] = 0.999, ema_start: int = 0,
+                 grad_clip: Optional[float] = None, grad_clip_algorithm: str = "norm",
+                 scheduler_interval: str = "step", nonfinite: str = "error", max_skipped_fraction: float = 0.01,
+                 gather_logits: bool = False, num_classes: Optional[int] = None, label_sampler: str = "uniform",
+                 impl: str = "auto", loss_params: Optional[Mapping] = None) -> None:
         super().__init__()
         self.automatic_optimization = False  # two players: manual optimization (Lightning 2.x has no optimizer_idx)
-        if loss is None:
-            raise ValueError("loss is required: a loss name or a GANLoss object (a module built with a loss object "
-                             "does not record it in its checkpoint: pass loss=... to load_from_checkpoint)")
-        if latent_sampler is None:
-            raise ValueError("latent_sampler is required (a custom sampler is not recorded in checkpoints: "
-                             "pass latent_sampler=... to load_from_checkpoint)")
+        if loss_params:
+            warnings.warn("GANModule(loss_params=...) is deprecated: pass loss={'name': ..., **params}",
+                          DeprecationWarning, stacklevel=2)
+            loss = {"name": loss, **dict(loss_params)}
         if latent_dim is None:
             latent_dim = getattr(generator, "latent_dim", None)
             if latent_dim is None:
-                raise ValueError("latent_dim is required (the generator has no `latent_dim` attribute)")
-        checks = [  # (argument, valid?, what it must be, value given)
-            ("n_critic", n_critic >= 1, ">= 1", n_critic),
-            ("reg_interval", reg_interval >= 1, ">= 1", reg_interval),
-            ("r1_gamma", r1_gamma >= 0, ">= 0", r1_gamma),
-            ("r2_gamma", r2_gamma >= 0, ">= 0", r2_gamma),
-            ("gp_weight", gp_weight >= 0, ">= 0", gp_weight),
-            ("nonfinite", nonfinite in NONFINITE_MODES, f"one of {NONFINITE_MODES}", nonfinite),
-            ("scheduler_interval", scheduler_interval in ("step", "epoch"), "'step' or 'epoch'", scheduler_interval),
-            ("ema_decay", ema_decay is None or 0 <= ema_decay <= 1, "None or in [0, 1]", ema_decay),
-            ("ema_start", ema_start >= 0, ">= 0", ema_start),
-            ("grad_clip", grad_clip is None or grad_clip > 0, "None or > 0", grad_clip),
-            ("grad_clip_algorithm", grad_clip_algorithm in ("norm", "value"), "'norm' or 'value'", grad_clip_algorithm),
-        ]
-        for arg, ok, expected, value in checks:
-            if not ok:
-                raise ValueError(f"GANModule: {arg} must be {expected}, got {value!r}")
-        latent_fn = resolve_sampler(latent_sampler)
-
+                raise ValueError("GANModule: latent_dim is required (the generator has no `latent_dim` attribute)")
+        _check_args(n_critic=n_critic, reg_interval=reg_interval, r1_gamma=r1_gamma, r2_gamma=r2_gamma,
+                    gp_weight=gp_weight, ema_start=ema_start, nonfinite=nonfinite,
+                    max_skipped_fraction=max_skipped_fraction, scheduler_interval=scheduler_interval,
+                    ema_decay=ema_decay, grad_clip=grad_clip, grad_clip_algorithm=grad_clip_algorithm,
+                    num_classes=num_classes, label_sampler=label_sampler)
+        self._latent_fn = resolve_sampler(latent_sampler)
+        self.loss = losses.get(loss, impl=impl)
         self.save_hyperparameters({
-            "loss": loss if isinstance(loss, str) else None, "loss_params": _plain(dict(loss_params or {})),
-            "latent_dim": _plain(latent_dim), "latent_sampler": latent_sampler if isinstance(latent_sampler, str) else None,
+            "loss": None if isinstance(loss, losses.GANLoss) else _plain(loss), "latent_dim": _plain(latent_dim),
+            "latent_sampler": latent_sampler if isinstance(latent_sampler, str) else None,
             "n_critic": n_critic, "r1_gamma": r1_gamma, "r2_gamma": r2_gamma, "gp_weight": gp_weight,
             "reg_interval": reg_interval, "ema_decay": ema_decay, "ema_start": ema_start, "grad_clip": grad_clip,
             "grad_clip_algorithm": grad_clip_algorithm, "scheduler_interval": scheduler_interval,
-            "nonfinite": nonfinite, "gather_logits": gather_logits, "impl": impl,
+            "nonfinite": nonfinite, "max_skipped_fraction": max_skipped_fraction, "gather_logits": gather_logits,
+            "num_classes": num_classes, "label_sampler": label_sampler, "impl": impl,
         })
         self.generator, self.discriminator = generator, discriminator
-        self.g_ema = make_ema(generator) if ema_decay is not None else None
-        if isinstance(loss, str):
-            from . import losses
-
-            loss = losses.get(loss, impl=impl, **dict(loss_params or {}))
-        self.loss = loss
+        self.g_ema = None
+        if ema_decay is not None:
+            self.g_ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=False)
+            self.g_ema.requires_grad_(False)
         self.latent_shape = (latent_dim,) if isinstance(latent_dim, int) else tuple(latent_dim)
         self.latent_dim = latent_dim if isinstance(latent_dim, int) else self.latent_shape  # callbacks read it
-        self._latent_fn = latent_fn
         self._opt_factories = (d_optimizer or _DEFAULT_OPT, g_optimizer or _DEFAULT_OPT)
         self._sched_factories = (d_scheduler, g_scheduler)
         self.n_critic, self.reg_interval, self.ema_start = n_critic, reg_interval, ema_start
         self.r1_gamma, self.r2_gamma, self.gp_weight, self.ema_decay = r1_gamma, r2_gamma, gp_weight, ema_decay
         self.grad_clip, self.grad_clip_algorithm = grad_clip, grad_clip_algorithm
         self.scheduler_interval, self.nonfinite, self.gather_logits = scheduler_interval, nonfinite, gather_logits
-        # Training counters (in checkpoints, resume.py): D iterations drive the n_critic phase and lazy penalties.
+        self.max_skipped_fraction, self.num_classes, self.label_sampler = max_skipped_fraction, num_classes, label_sampler
+        self.augment: Optional[Callable] = None  # x -> augmented x (DiffAugment); applied in `discriminate`
+        self.class_frequencies: Optional[torch.Tensor] = None  # set at fit start for label_sampler="data"
+        self.rng = RngStreams()
         self.d_iters = self.d_steps = self.g_steps = self.skipped_steps = 0
+        self._penalty_inputs: Optional[dict] = None  # filled by `discriminate` during a regularized D step
+        self._legacy_steps = {name: len(inspect.signature(getattr(self, name)).parameters) == 1
+                              for name in ("discriminator_step", "generator_step")}
+        for name, legacy in self._legacy_steps.items():
+            if legacy:
+                warnings.warn(f"{type(self).__name__}.{name}(real) is deprecated: steps now take (real, labels)",
+                              DeprecationWarning, stacklevel=2)
 
-    # ------------------------------------------------------------------ step budget
     @staticmethod
     def max_steps_for(g_steps: int, n_critic: int = 1) -> int:
         """`Trainer(max_steps=...)` that stops right after `g_steps` generator steps: g_steps·(n_critic + 1)."""
         return g_steps * (n_critic + 1)
 
-    # ------------------------------------------------------------------ override points
+    # ------------------------------------------------------------------ inputs
+    @property
+    def latent_generator(self) -> torch.Generator:
+        """The torch.Generator of training latents, labels and GP mixing weights (its state is in checkpoints)."""
+        return self.rng.generator(self.device)
+
     def real_from_batch(self, batch: Any) -> torch.Tensor:
-        """Real samples of a batch: the batch itself, its first element (x, y), or batch["image"|"x"]."""
+        """The images (samples) of a batch: the batch itself, its first element (x, y), or batch["image"|"x"]."""
         if torch.is_tensor(batch):
             return batch
         if isinstance(batch, Mapping):
@@ -199,162 +189,161 @@ class GANModule(ResumableState, pl.LightningModule):
         raise TypeError(f"cannot take real samples from a batch of type {type(batch).__name__}; "
                         "override GANModule.real_from_batch")
 
+    def labels_from_batch(self, batch: Any) -> Optional[torch.Tensor]:
+        """The labels of a batch, (x, y) or {"label"|"labels"|"y": y}, for a conditional GAN; None otherwise."""
+        if self.num_classes is None:
+            return None
+        y = None
+        if isinstance(batch, Mapping):
+            y = next((batch[k] for k in ("label", "labels", "y") if k in batch), None)
+        elif isinstance(batch, (list, tuple)) and len(batch) > 1:
+            y = batch[1]
+        if not torch.is_tensor(y):
+            raise ValueError(f"GANModule(num_classes={self.num_classes}) needs labelled batches, (x, y) or "
+                             "{'image': x, 'label': y}; this batch has no labels")
+        return self.check_labels(y, "batch labels")
+
+    def check_labels(self, y: torch.Tensor, what: str = "labels") -> torch.Tensor:
+        if self.num_classes is None:
+            raise ValueError(f"{what} given to an unconditional GANModule (num_classes=None)")
+        y = torch.as_tensor(y, device=self.device).long().reshape(-1)
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+            raise ValueError(f"{what} must lie in [0, {self.num_classes}), got values in "
+                             f"[{int(y.min())}, {int(y.max())}]")
+        return y
+
     def sample_latent(self, n: int) -> torch.Tensor:
-        """n latent codes (n, *latent_shape) for this rank, from `latent_generator` (see latents.py for DDP)."""
+        """n latent codes (n, *latent_shape) for this rank, from `latent_generator` (see rng.py for DDP)."""
         return rank_slice_draw(self._latent_fn, n, self.latent_shape, self.latent_generator, self.device)
 
-    def discriminator_step(self, real: torch.Tensor) -> dict:
-        """One D loss: L_D(D(x_r), D(G(z))) plus k·(R1 + R2 + GP) on lazy-regularization steps."""
-        n = real.shape[0]
-        with torch.no_grad():
-            fake = self.generator(self.sample_latent(n))
-        k = regularizers.lazy_factor(self.d_iters, self.reg_interval)
-        use_r1, use_r2 = k > 0 and self.r1_gamma > 0, k > 0 and self.r2_gamma > 0
-        real = real.detach().requires_grad_(use_r1)  # input gradients for R1/R2 from the same forward
-        fake = fake.detach().requires_grad_(use_r2)
-        real_out, fake_out = self.discriminator(real), self.discriminator(fake)
-        d_loss = self.loss.d_loss(*self.collect_logits(real_out, fake_out))
-        out = {"loss": d_loss, "d_loss": d_loss, "d_real": real_out.detach().float().mean(),
-               "d_fake": fake_out.detach().float().mean()}
-        if use_r1:
-            out["r1"] = regularizers.r1_penalty(real_out, real, self.r1_gamma)
-        if use_r2:
-            out["r2"] = regularizers.r2_penalty(fake_out, fake, self.r2_gamma)
-        if k > 0 and self.gp_weight > 0:
-            eps = rank_slice_draw(_rand, min(n, fake.shape[0]), (), self.latent_generator, self.device)
-            out["gp"] = regularizers.wgan_gp_penalty(self.discriminator, real, fake, self.gp_weight, eps=eps)
-        for name in ("r1", "r2", "gp"):
-            if name in out:
-                out["loss"] = out["loss"] + k * out[name]
+    def sample_labels(self, n: int) -> Optional[torch.Tensor]:
+        """n generator labels for this rank (None when unconditional), from the latent stream."""
+        if self.num_classes is None:
+            return None
+        if self.label_sampler == "data":
+            freq = self.class_frequencies.to(self.device)
+            return rank_slice_draw(lambda s, g, d: torch.multinomial(freq, s[0], True, generator=g),
+                                   n, (), self.latent_generator, self.device)
+        k = self.num_classes
+        return rank_slice_draw(lambda s, g, d: torch.randint(k, s, generator=g, device=d), n, (),
+                               self.latent_generator, self.device)
+
+    # ------------------------------------------------------------------ the players
+    def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None, net: Optional[nn.Module] = None):
+        """G(z) or, when conditional, G(z, y)."""
+        net = self.generator if net is None else net
+        return net(z) if self.num_classes is None else net(z, labels)
+
+    def discriminate(self, x: torch.Tensor, labels: Optional[torch.Tensor] = None, role: Optional[str] = None):
+        """D's outputs on x (augmented first, when `augment` is set): D(x), or D(x, y) when conditional.
+
+        role="real" / "fake" in a regularized D step lets the penalties reuse this forward: x then
+        becomes a leaf that requires grad (R1/R2 differentiate w.r.t. the images D saw, never the labels).
+        """
+        if self.augment is not None:
+            x = self.augment(x)
+        if self._penalty_inputs is not None and role in self._penalty_inputs:
+            x = x.detach().requires_grad_(True)
+        out = self.discriminator(x) if self.num_classes is None else self.discriminator(x, labels)
+        if self._penalty_inputs is not None and role in self._penalty_inputs:
+            self._penalty_inputs[role] = (x, labels, out)
         return out
 
-    def generator_step(self, real: torch.Tensor) -> dict:
-        """One G loss: L_G(D(x_r), D(G(z))). D(x_r) enters relativistic G losses; it needs no gradient here."""
-        fake_out = self.discriminator(self.generator(self.sample_latent(real.shape[0])))
-        if getattr(self.loss, "relativistic", True):
-            with torch.no_grad():
-                real_out = self.discriminator(real)
-        else:  # non-relativistic G losses ignore real_out (GANLoss contract): save a D forward
-            real_out = fake_out.detach()
-        g_loss = self.loss.g_loss(*self.collect_logits(real_out, fake_out))
-        return {"loss": g_loss, "g_loss": g_loss}
-
-    # ------------------------------------------------------------------ helpers for steps
     def collect_logits(self, real_out: torch.Tensor, fake_out: torch.Tensor):
         """The D outputs the loss sees: this rank's, or every rank's when `gather_logits` (see distributed.py)."""
         if self.gather_logits:
             return all_gather_with_grad(real_out), all_gather_with_grad(fake_out)
         return real_out, fake_out
 
-    # ------------------------------------------------------------------ sampling / evaluation
+    # ------------------------------------------------------------------ override points
+    def discriminator_step(self, real: torch.Tensor, labels: Optional[torch.Tensor] = None) -> dict:
+        """L_D(D(x_r), D(G(z))): a dict with "loss" plus scalars to log (penalties are added by the loop)."""
+        n = real.shape[0]
+        with torch.no_grad():
+            fake_labels = self.sample_labels(n)
+            fake = self.generate(self.sample_latent(n), fake_labels)
+        real_out = self.discriminate(real, labels, role="real")
+        fake_out = self.discriminate(fake, fake_labels, role="fake")
+        d_loss = self.loss.d_loss(*self.collect_logits(real_out, fake_out))
+        return {"loss": d_loss, "d_loss": d_loss, "d_real": real_out.detach().float().mean(),
+                "d_fake": fake_out.detach().float().mean()}
+
+    def generator_step(self, real: torch.Tensor, labels: Optional[torch.Tensor] = None) -> dict:
+        """L_G(D(x_r), D(G(z))). D(x_r) enters relativistic G losses and needs no gradient here."""
+        n = real.shape[0]
+        fake_labels = self.sample_labels(n)
+        fake_out = self.discriminate(self.generate(self.sample_latent(n), fake_labels), fake_labels)
+        if self.loss.relativistic:
+            with torch.no_grad():
+                real_out = self.discriminate(real, labels)
+        else:  # non-relativistic G losses ignore real_out (GANLoss contract): save a D forward
+            real_out = fake_out.detach()
+        g_loss = self.loss.g_loss(*self.collect_logits(real_out, fake_out))
+        return {"loss": g_loss, "g_loss": g_loss}
+
+    # ------------------------------------------------------------------ penalties (outside the override points)
+    def _add_penalties(self, out: dict, real: torch.Tensor, labels, k: int) -> None:
+        """out["loss"] += k·(R1 + R2 + GP), reusing the step's D forwards when it went through `discriminate`."""
+        seen, self._penalty_inputs = self._penalty_inputs, None
+        for role, gamma, name in (("real", self.r1_gamma, "r1"), ("fake", self.r2_gamma, "r2")):
+            if gamma > 0:
+                x, y, d_out = seen.get(role) or self._penalty_forward(role, real, labels)
+                out[name] = penalties.zero_centred(d_out, x, gamma)
+        if self.gp_weight > 0:
+            x_r, y_r, _ = seen.get("real") or (real, labels, None)
+            x_f, y_f, _ = seen.get("fake") or self._penalty_forward("fake", real, labels)
+            n = min(len(x_r), len(x_f))
+            eps = rank_slice_draw(lambda s, g, d: torch.rand(s, generator=g, device=d), n, (),
+                                  self.latent_generator, self.device)
+            d = self.discriminator if self.num_classes is None else (lambda x: self.discriminator(x, y_r[:n]))
+            out["gp"] = penalties.wgan_gp(d, x_r, x_f, self.gp_weight, eps=eps)
+        for name in ("r1", "r2", "gp"):
+            if name in out:
+                out["loss"] = out["loss"] + k * out[name]
+
+    def _penalty_forward(self, role: str, real, labels):
+        """A D forward for a penalty when an overridden step did not go through `discriminate(role=...)`."""
+        self._penalty_inputs = {role: None}
+        if role == "fake":
+            with torch.no_grad():
+                labels = self.sample_labels(real.shape[0])
+                real = self.generate(self.sample_latent(real.shape[0]), labels)
+        self.discriminate(real, labels, role=role)
+        seen, self._penalty_inputs = self._penalty_inputs, None
+        return seen[role]
+
+    # ------------------------------------------------------------------ sampling
     @property
     def eval_generator(self) -> nn.Module:
         """The EMA generator when there is one, else the training generator."""
-        return self.g_ema if self.g_ema is not None else self.generator
+        return self.g_ema.module if self.g_ema is not None else self.generator
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.eval_generator(z)
+    def forward(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.generate(z, labels, self.eval_generator)
 
     @torch.no_grad()
-    def sample(self, n: Optional[int] = None, z: Optional[torch.Tensor] = None, ema: bool = True,
+    def sample(self, n: Optional[int] = None, z: Optional[torch.Tensor] = None, labels=None, ema: bool = True,
                seed: int = 0) -> torch.Tensor:
         """Samples (in eval mode) from codes `z`, or from n codes drawn with `seed`; EMA generator unless ema=False.
 
-        The same n and seed give the same codes: evaluations are comparable across steps and runs.
+        Conditional: `labels` (n,) ints in [0, K); default 0, 1, ..., K-1, 0, 1, ... The same n and seed
+        give the same codes, so evaluations are comparable across steps and runs.
         """
         if z is None:
             if n is None:
                 raise ValueError("sample() needs n (how many samples) or z (the latent codes)")
             z = self._latent_fn((n, *self.latent_shape), seeded_generator(seed, self.device), self.device)
+        if self.num_classes is not None:
+            labels = torch.arange(len(z)) % self.num_classes if labels is None else labels
+            labels = self.check_labels(labels, "sample(labels=...)")
+            if len(labels) != len(z):
+                raise ValueError(f"sample(labels=...) needs one label per sample: {len(labels)} labels, {len(z)} codes")
+        elif labels is not None:
+            self.check_labels(labels, "sample(labels=...)")
         gen = self.eval_generator if ema else self.generator
         was_training = gen.training
         gen.eval()
         try:
-            return gen(z.to(self.device))
+            return self.generate(z.to(self.device), labels, gen)
         finally:
             gen.train(was_training)
-
-    # ------------------------------------------------------------------ Lightning hooks
-    def setup(self, stage: str) -> None:
-        # D steps leave G's parameters without gradients (pitfall 6): DDP must look for unused parameters.
-        strategy = self.trainer.strategy
-        if isinstance(strategy, DDPStrategy) and hasattr(strategy, "_ddp_kwargs"):
-            if strategy._ddp_kwargs.get("find_unused_parameters") is False:
-                raise ValueError("GANModule needs DDP with find_unused_parameters=True (each player's step leaves "
-                                 "the other's parameters unused); use strategy='ddp' or 'ddp_find_unused_parameters_true'")
-            strategy._ddp_kwargs.setdefault("find_unused_parameters", True)
-
-    def configure_optimizers(self):
-        """Fixed order [D, G] so checkpoints resume into the right optimizer (pitfall 9)."""
-        configs = []
-        for make_opt, make_sched, module in zip(self._opt_factories, self._sched_factories,
-                                                (self.discriminator, self.generator)):
-            opt = make_opt(module.parameters())
-            cfg = {"optimizer": opt}
-            if make_sched is not None:
-                sched = make_sched(opt)
-                if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    # manual optimization steps schedulers here, and here there is no metric to give it
-                    raise ValueError("g_scheduler/d_scheduler: ReduceLROnPlateau needs a monitored metric and is "
-                                     "not supported; use a step- or epoch-based scheduler")
-                cfg["lr_scheduler"] = {"scheduler": sched, "interval": self.scheduler_interval}
-            configs.append(cfg)
-        return configs
-
-    def training_step(self, batch: Any, batch_idx: int) -> dict:
-        real = self.real_from_batch(batch)
-        d_opt, g_opt = self.optimizers()
-        logs = {}
-        self.toggle_optimizer(d_opt)  # every toggle has its untoggle (pitfall 5)
-        try:
-            d_out = self.discriminator_step(real)
-            if self._optimize(d_opt, "d_loss", d_out, batch_idx):
-                self.d_steps += 1
-        finally:
-            self.untoggle_optimizer(d_opt)
-        self.d_iters += 1
-        logs.update(d_out)
-        if self.d_iters % self.n_critic == 0:
-            self.toggle_optimizer(g_opt)
-            try:
-                g_out = self.generator_step(real)
-                if self._optimize(g_opt, "g_loss", g_out, batch_idx):
-                    self.g_steps += 1
-                    if self.g_ema is not None:
-                        decay = self.ema_decay if self.g_steps > self.ema_start else 0.0
-                        ema_update(self.g_ema, self.generator, decay)
-            finally:
-                self.untoggle_optimizer(g_opt)
-            logs.update(g_out)
-        logs = {k: v.detach().float() for k, v in logs.items() if k != "loss" and torch.is_tensor(v) and v.dim() == 0}
-        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=True, on_epoch=False, batch_size=len(real))
-        self.log("train/skipped_steps", float(self.skipped_steps), on_step=True, on_epoch=False, batch_size=len(real))
-        return logs
-
-    def _optimize(self, opt, name: str, out: dict, batch_idx: int) -> bool:
-        """zero_grad -> manual_backward -> step (through Lightning's wrapper, pitfall 4) -> scheduler."""
-        opt.zero_grad(set_to_none=True)
-        if not loss_is_finite(self, name, out, batch_idx):
-            return False
-        self.manual_backward(out["loss"])  # AMP-aware (pitfall 7): this player's backward and step finish here
-        opt.step()
-        if self.scheduler_interval == "step":
-            for sched in self._schedulers_of(opt.optimizer):
-                sched.step()
-        return True
-
-    def on_before_optimizer_step(self, optimizer) -> None:
-        # Called after the AMP scaler unscaled the gradients; Trainer(gradient_clip_val) is rejected in manual mode.
-        if self.grad_clip is not None:
-            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip,
-                                gradient_clip_algorithm=self.grad_clip_algorithm)
-
-    def on_train_epoch_end(self) -> None:
-        if self.scheduler_interval == "epoch":
-            for sched in self._schedulers_of(None):
-                sched.step()
-
-    def _schedulers_of(self, optimizer) -> list:
-        scheds = self.lr_schedulers()
-        scheds = [] if scheds is None else scheds if isinstance(scheds, list) else [scheds]
-        return [s for s in scheds if optimizer is None or s.optimizer is optimizer]

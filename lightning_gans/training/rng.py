@@ -1,20 +1,23 @@
-"""Latent samplers and the rank-consistent draws GANModule makes from them.
+"""The random streams of a GAN run, in one place: latent codes, generator labels, WGAN-GP mixing weights.
 
-A sampler is any callable `(shape, generator, device) -> Tensor`; "normal" and
-"uniform" are built in. Under DDP every rank draws the codes of the *global* batch
-from the same `torch.Generator` and keeps its own rows, so rank r's codes are rows
-r·n..(r+1)·n of what one process would draw for the global batch, and the generator
-state stays identical on all ranks (one checkpoint resumes them all).
+All of them come from one `torch.Generator` owned by the module (`RngStreams`), never from torch's
+global RNG, which data shuffling and dropout use. Its state, and torch's global states, travel in
+every checkpoint, so a resumed run draws exactly what the uninterrupted one would have.
+
+DDP: every rank seeds the stream alike (rank 0's seed, broadcast) and draws the codes of the
+*global* batch, keeping its own slice (`rank_slice_draw`). Ranks therefore never share codes, the
+union over ranks is what one process would draw for the global batch, and the stream stays
+identical on all ranks (one checkpoint resumes them all).
 """
 from __future__ import annotations
 
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 import torch
 
 from .distributed import world
 
-__all__ = ["SAMPLERS", "resolve_sampler", "rank_slice_draw", "seeded_generator"]
+__all__ = ["SAMPLERS", "resolve_sampler", "rank_slice_draw", "seeded_generator", "RngStreams"]
 
 
 def normal(shape, generator: torch.Generator, device) -> torch.Tensor:
@@ -50,6 +53,54 @@ def rank_slice_draw(fn: Callable, n: int, shape: tuple, generator: torch.Generat
 def seeded_generator(seed: int, device) -> torch.Generator:
     """A torch.Generator on `device` whose stream is decorrelated from torch's global one with the same seed."""
     gen = torch.Generator(device=device)
-    # seed_everything(s) seeds the global RNG with s; mixing the seed keeps the latent stream a different one
+    # seed_everything(s) seeds the global RNG with s; mixing the seed keeps this stream a different one
     gen.manual_seed((seed * 0x9E3779B1 + 0x7F4A7C15) % 2**63)
     return gen
+
+
+class RngStreams:
+    """The module's training stream and the checkpointed state of every stream a run uses.
+
+    `generator(device)` is the training stream (seeded from `torch.initial_seed()` until `start`
+    reseeds it with the seed every rank agrees on). `state_dict()` holds it and torch's global CPU
+    and CUDA states as tensors (checkpoints load with `weights_only=True`); `load_state_dict` only
+    records them, and `start` applies them: restoring happens at fit start, after Lightning loaded
+    the checkpoint and before the first dataloader iterator exists, so loading a checkpoint for
+    inference never resets the caller's global RNG.
+    """
+
+    def __init__(self) -> None:
+        self._gen: Optional[torch.Generator] = None
+        self._pending: Optional[dict] = None
+
+    def generator(self, device) -> torch.Generator:
+        device = torch.device(device)
+        if self._gen is None or self._gen.device != device:
+            self._gen = seeded_generator(torch.initial_seed(), device)
+        return self._gen
+
+    def start(self, seed: int, device) -> Optional[str]:
+        """Seed the stream for a fit (or restore a loaded state); returns a warning text when a state could not be restored."""
+        self._gen = seeded_generator(seed, torch.device(device))
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        torch.set_rng_state(pending["torch_rng"])
+        if torch.cuda.is_available() and len(pending.get("cuda_rng", [])):
+            torch.cuda.set_rng_state_all(pending["cuda_rng"])
+        try:
+            self._gen.set_state(pending["latent_rng"])
+        except RuntimeError as e:  # e.g. a CPU generator's state resumed on CUDA
+            return f"could not restore the latent RNG state ({e}); reseeded instead"
+        return None
+
+    def state_dict(self) -> dict:
+        gen = self._gen if self._gen is not None else self.generator("cpu")
+        return {
+            "latent_rng": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._pending = dict(state)
