@@ -8,8 +8,9 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_gans.callbacks import SampleGrid, density_scatter, image_grid
-from lightning_gans.module import GANModule
+from lightning_gans.metrics import SampleGrid
+from lightning_gans.metrics.plots import density_scatter, image_grid
+from lightning_gans.training import GANModule
 
 LATENT = 4
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from lightning_gans import losses, train
+from lightning_gans import losses
+from lightning_gans.cli import train
 
 GROUPS = ("data", "model", "loss", "trainer", "callbacks", "logger", "experiment")
 
@@ -36,10 +37,23 @@ def test_every_library_loss_has_a_config_and_every_loss_config_builds(tmp_path):
     assert not missing, f"losses without a conf/loss/*.yaml: {missing}"
     for name in options("loss"):
         parts = train.build(compose(tmp_path, f"loss={name}"))
-        expected = "rsgan" if name == "r3gan" else name
-        assert parts["model"].loss.name == expected, name
-    r3 = train.build(compose(tmp_path, "loss=r3gan"))["model"]
+        assert parts["model"].loss.name == name, name
+    r3 = train.build(compose(tmp_path, "experiment=r3gan", "data=grid25"))["model"]  # an experiment, not a loss
     assert r3.r1_gamma > 0 and r3.r2_gamma > 0 and r3.loss.pairing == "paired"
+
+
+def test_every_gan_module_argument_is_overridable_and_defaults_come_from_its_signature(tmp_path):
+    from lightning_gans.training import GANModule
+
+    cfg = compose(tmp_path, "model.n_critic=3", "model.ema_decay=0.99", "model=dcgan", "data=digits")
+    assert cfg.model.n_critic == 3 and cfg.model.ema_decay == 0.99
+    model = train.build(cfg)["model"]
+    assert model.n_critic == 3 and model.ema_decay == 0.99
+    assert cfg.model.gp_weight == 0.0 and cfg.model.reg_interval == 1  # GANModule's defaults, stated nowhere in conf/
+    dcgan = (train.CONF_DIR / "model" / "dcgan.yaml").read_text()
+    assert "n_critic" not in dcgan and "ema_decay" not in dcgan and "betas" not in dcgan
+    assert model.hparams["loss"] == {"name": "rsgan", "pairing": "paired", "h": "nonsat"}
+    assert isinstance(model, GANModule)
 
 
 def test_loss_parameters_reach_the_loss(tmp_path):

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_gans.module import GANModule
+from lightning_gans.training import GANModule
 
 LATENT, PER_RANK, WORLD, STEPS = 3, 4, 2, 6  # 3 batches of 2 x 4 points: 3 D steps + 3 G steps
 
@@ -28,7 +28,7 @@ def make_module(gather: bool) -> GANModule:
     # lr-sized steps differing between the two runs
     d = nn.Sequential(nn.Linear(2, 12), nn.Tanh(), nn.Linear(12, 1, bias=False))
     adam = functools.partial(torch.optim.Adam, lr=1e-2, betas=(0.5, 0.9))
-    return GANModule(g, d, loss="rsgan", loss_params={"pairing": "all"}, latent_dim=LATENT, r1_gamma=1.0,
+    return GANModule(g, d, loss={"name": "rsgan", "pairing": "all"}, latent_dim=LATENT, r1_gamma=1.0,
                      ema_decay=0.5, g_optimizer=adam, d_optimizer=adam, gather_logits=gather)
 
 
@@ -64,7 +64,7 @@ def worker(out: str) -> None:
         # unshuffled: rank r gets points r, r + 2, ..., so each global batch holds the single-process batch's
         # points, reordered, which an all-pairs mean does not see (Lightning's own sampler would shuffle)
         sampler = DistributedSampler(TensorDataset(data()), WORLD, int(os.environ["RANK"]), shuffle=False)
-        rows = fit(m, PER_RANK, sampler, devices=WORLD, strategy=DDPStrategy(process_group_backend="gloo"))
+        rows = fit(m, PER_RANK, sampler, devices=WORLD, strategy=DDPStrategy(process_group_backend="gloo", find_unused_parameters=True))
         result[f"gather={gather}"] = {"rows": rows, "state": {k: v.clone() for k, v in m.state_dict().items()}}
     rank = int(os.environ["RANK"])
     torch.save(result, os.path.join(out, f"rank{rank}.pt"))

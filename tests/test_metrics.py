@@ -85,11 +85,15 @@ def test_digits_metrics_separate_real_digits_from_noise():
 def test_plots_write_png_gif_and_grid(tmp_path):
     ring = make_toy("ring8")
     real = ring.sample(300)
-    frames = [(s, ring.sample(200) * (s / 4)) for s in (1, 2, 3, 4)]
-    plots.scatter_png(frames[-1][1], real, tmp_path / "s.png", title="t")
-    plots.scatter_gif(frames, real, tmp_path / "s.gif")
+    frames = [plots.density_scatter(ring.sample(200) * (s / 4), real, title=f"step {s}", limits=((-3, -3), (3, 3)))
+              for s in (1, 2, 3, 4)]
+    assert len({f.shape for f in frames}) == 1  # fixed limits and size: frames of one size
+    plots.save_png(frames[-1], tmp_path / "s.png")
+    plots.save_gif(frames, tmp_path / "s.gif")
     with Image.open(tmp_path / "s.gif") as gif:
         assert gif.n_frames == 4
     assert Image.open(tmp_path / "s.png").size[0] > 100
-    plots.image_grid_png(torch.rand(10, 1, 8, 8) * 2 - 1, tmp_path / "g.png", nrow=5, scale=2)
+    grid = plots.image_grid(torch.rand(10, 1, 8, 8) * 2 - 1, nrow=5, pad=1)
+    assert grid.shape == (1 + 2 * 9, 1 + 5 * 9, 3)
+    plots.save_png(grid, tmp_path / "g.png", scale=2)
     assert Image.open(tmp_path / "g.png").size == (2 * (5 * 9 + 1), 2 * (2 * 9 + 1))

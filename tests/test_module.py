@@ -10,8 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_gans import losses
-from lightning_gans.ema import ema_update
-from lightning_gans.module import GANModule, NonFiniteLossError
+from lightning_gans.training import GANModule, NonFiniteLossError
 
 LATENT = 4
 
@@ -177,27 +176,27 @@ def test_ema_follows_the_generator():
     assert m.sample(n=7).shape == (7, 2)
 
 
-def test_ema_update_buffers_and_bounds():
-    src, ema = nn.BatchNorm1d(3), nn.BatchNorm1d(3)
-    src.running_mean.fill_(2.0)
-    nn.init.constant_(src.weight, 3.0)
-    ema_update(ema, src, 0.25)
-    torch.testing.assert_close(ema.weight, torch.full((3,), 0.25 + 0.75 * 3.0))
-    torch.testing.assert_close(ema.running_mean, src.running_mean)
-    with pytest.raises(ValueError, match="decay"):
-        ema_update(ema, src, 1.5)
+def test_ema_copies_buffers_and_lives_in_the_checkpoint():
+    torch.manual_seed(0)
+    g = nn.Sequential(nn.Linear(LATENT, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+    d = nn.Sequential(nn.Linear(2, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1))
+    m = GANModule(g, d, loss="nsgan", latent_dim=LATENT, ema_decay=0.9)
+    trainer(max_steps=4).fit(m, loader())
+    assert torch.equal(m.g_ema.module[1].running_mean, m.generator[1].running_mean)  # buffers copied, not averaged
+    assert m.g_ema.module[1].running_mean.abs().sum() > 0
+    assert int(m.g_ema.n_averaged) == 2 and "g_ema.n_averaged" in m.state_dict()
 
 
 class DtypeProbe(GANModule):
-    def discriminator_step(self, real):
-        out = super().discriminator_step(real)
+    def discriminator_step(self, real, labels=None):
+        out = super().discriminator_step(real, labels)
         self.d_dtype = self.discriminator(real).dtype
         return out
 
 
 def test_bf16_mixed_on_cpu():
     g, d = nets()
-    m = DtypeProbe(g, d, loss="rsgan", loss_params={"pairing": "all"}, latent_dim=LATENT, r1_gamma=1.0, r2_gamma=1.0)
+    m = DtypeProbe(g, d, loss={"name": "rsgan", "pairing": "all"}, latent_dim=LATENT, r1_gamma=1.0, r2_gamma=1.0)
     g0, rec = flat(m.generator), Record()
     trainer(max_steps=4, precision="bf16-mixed", callbacks=[rec]).fit(m, loader())
     assert m.d_dtype == torch.bfloat16  # the fused loss saw bf16 logits
@@ -209,7 +208,7 @@ def test_fp16_mixed_with_grad_scaler_on_cpu():
     from lightning.pytorch.plugins import MixedPrecision
 
     g, d = nets()
-    m = DtypeProbe(g, d, loss="rsgan", loss_params={"pairing": "all"}, latent_dim=LATENT, r1_gamma=1.0, grad_clip=1.0)
+    m = DtypeProbe(g, d, loss={"name": "rsgan", "pairing": "all"}, latent_dim=LATENT, r1_gamma=1.0, grad_clip=1.0)
     class CountingScaler(torch.amp.GradScaler):
         scaled = 0
 
@@ -230,7 +229,7 @@ def test_fp16_mixed_with_grad_scaler_on_cpu():
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 AMP needs Lightning's CUDA GradScaler")
 def test_fp16_mixed_with_grad_scaler_on_cuda():
-    m = module(loss="rsgan", loss_params={"pairing": "all"}, r1_gamma=1.0, grad_clip=1.0)
+    m = module(loss={"name": "rsgan", "pairing": "all"}, r1_gamma=1.0, grad_clip=1.0)
     rec = Record()
     t = pl.Trainer(accelerator="cuda", devices=1, precision="16-mixed", max_steps=6, logger=False,
                    enable_progress_bar=False, enable_checkpointing=False, callbacks=[rec])
@@ -283,12 +282,25 @@ class Snapshots(pl.Callback):
 
 def test_nonfinite_skip_drops_the_step():
     m, rec, snap = module(loss=NaNOnCall(losses.get("nsgan"), "d", 2), nonfinite="skip"), Record(), Snapshots()
+    m.max_skipped_fraction = 0.5
     with pytest.warns(UserWarning, match="skipped the D step at global_step 2"):
         trainer(max_steps=5, callbacks=[rec, snap]).fit(m, loader())
     assert m.skipped_steps == 1 and m.d_steps == 2 and m.d_iters == 3 and m.g_steps == 3
     assert [s for s, _ in rec.rows] == [2, 3, 5]  # the skipped D step does not advance global_step
     assert torch.equal(snap.start[1], snap.end[1])  # batch 1: D's step was dropped (its G step still ran)
     assert not torch.equal(snap.start[0], snap.end[0]) and not torch.equal(snap.start[2], snap.end[2])
+
+
+def test_too_many_skipped_steps_fail_the_run_after_its_checkpoints(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    m = module(loss=NaNOnCall(losses.get("nsgan"), "d", 2), nonfinite="skip")  # 1 of 5 steps skipped > 1 %
+    ckpt = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    t = pl.Trainer(accelerator="cpu", max_steps=5, logger=False, enable_progress_bar=False, callbacks=[ckpt],
+                   enable_model_summary=False)
+    with pytest.warns(UserWarning, match="skipped"), pytest.raises(NonFiniteLossError, match="skipped 1 of 6 optimizer steps"):
+        t.fit(m, loader())
+    assert (tmp_path / "last.ckpt").is_file()
 
 
 def test_argument_validation():
@@ -299,8 +311,10 @@ def test_argument_validation():
         GANModule(g, d, loss="nsgan", latent_dim=LATENT, nonfinite="ignore")
     with pytest.raises(ValueError, match="latent_dim is required"):
         GANModule(g, d, loss="nsgan")
-    with pytest.raises(ValueError, match="loss is required"):
+    with pytest.raises(TypeError, match="loss must be a name, a mapping"):
         GANModule(g, d, loss=None, latent_dim=LATENT)
+    with pytest.raises(ValueError, match="num_classes must be None or an int >= 1, got 0"):
+        GANModule(g, d, loss="nsgan", latent_dim=LATENT, num_classes=0)
     with pytest.raises(ValueError, match="latent_sampler must be one of"):
         GANModule(g, d, loss="nsgan", latent_dim=LATENT, latent_sampler="cauchy")
     with pytest.raises(ValueError, match="grad_clip_algorithm must be 'norm' or 'value', got 'l1'"):
@@ -310,9 +324,9 @@ def test_argument_validation():
 class Penalties(GANModule):
     """Keeps every D step's output dict, to check which penalties entered the loss and with what factor."""
 
-    def discriminator_step(self, real):
-        out = super().discriminator_step(real)
-        self.d_outs = getattr(self, "d_outs", []) + [{k: v.detach() for k, v in out.items()}]
+    def discriminator_step(self, real, labels=None):
+        out = super().discriminator_step(real, labels)
+        self.d_outs = getattr(self, "d_outs", []) + [out]  # the loop adds the penalties to this dict
         return out
 
 
@@ -333,7 +347,7 @@ def test_lazy_regularization_every_k_steps_scaled_by_k(interval):
 def test_r3gan_is_one_config():
     """R3GAN (arXiv 2501.05441) = paired rsgan + R1 + R2; the kwargs docs/module.md shows."""
     g, d = nets()
-    m = Penalties(g, d, loss="rsgan", loss_params={"pairing": "paired"}, r1_gamma=0.5, r2_gamma=0.5,
+    m = Penalties(g, d, loss={"name": "rsgan", "pairing": "paired"}, r1_gamma=0.5, r2_gamma=0.5,
                   latent_dim=LATENT)
     assert m.loss.relativistic and m.loss.pairing == "paired"
     trainer(max_steps=4).fit(m, loader())
@@ -378,15 +392,79 @@ def test_plateau_scheduler_is_rejected_by_name():
 
 
 def test_ddp_without_unused_parameter_search_is_rejected():
+    import torch.distributed as dist
     from types import SimpleNamespace
 
-    from lightning.pytorch.strategies import DDPStrategy
+    from torch.nn.parallel import DistributedDataParallel
 
-    m = module()
-    m._trainer = SimpleNamespace(strategy=DDPStrategy(find_unused_parameters=False))
-    with pytest.raises(ValueError, match="find_unused_parameters=True"):
-        m.setup("fit")
-    strategy = DDPStrategy()
-    m._trainer = SimpleNamespace(strategy=strategy)
-    m.setup("fit")
-    assert strategy._ddp_kwargs["find_unused_parameters"] is True
+    dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29533", rank=0, world_size=1)
+    try:
+        m = module()
+        for unused, fails in ((False, True), (True, False)):
+            ddp = DistributedDataParallel(nn.Linear(2, 1), find_unused_parameters=unused)
+            m._trainer = SimpleNamespace(strategy=SimpleNamespace(model=ddp, broadcast=lambda x: x),
+                                         precision="32-true", datamodule=None)
+            if fails:
+                with pytest.raises(ValueError, match="strategy='ddp_find_unused_parameters_true'"):
+                    m.on_fit_start()
+            else:
+                m.on_fit_start()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_trainer_gradient_clipping_gets_a_gan_message():
+    with pytest.raises(ValueError, match=r"use GANModule\(grad_clip=\.\.\., grad_clip_algorithm=\.\.\.\) instead of Trainer"):
+        trainer(max_steps=2, gradient_clip_val=1.0).fit(module(), loader())
+    with pytest.raises(ValueError, match="does not accumulate"):
+        trainer(max_steps=2, accumulate_grad_batches=2).fit(module(), loader())
+
+
+def test_bf16_with_convolutions_on_cpu_warns_once():
+    g = nn.Sequential(nn.Linear(LATENT, 4 * 4 * 4), nn.Unflatten(1, (4, 4, 4)), nn.Conv2d(4, 1, 3, padding=1))
+    d = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(2 * 16, 1))
+    m = GANModule(g, d, loss="nsgan", latent_dim=LATENT)
+    data = DataLoader(TensorDataset(torch.randn(16, 1, 4, 4)), batch_size=8)
+    with pytest.warns(UserWarning, match="bf16 on the CPU with convolutions is slow") as rec:
+        trainer(max_steps=2, precision="bf16-mixed").fit(m, data)
+    assert sum("bf16 on the CPU" in str(w.message) for w in rec) == 1
+
+
+class PlainDStep(GANModule):
+    """Overrides the D step without `discriminate`: the loop must still add R1 (with its own D forward)."""
+
+    def discriminator_step(self, real, labels=None):
+        with torch.no_grad():
+            fake = self.generator(self.sample_latent(len(real)))
+        return {"loss": self.loss.d_loss(self.discriminator(real), self.discriminator(fake))}
+
+
+def d_grad_after_one_step(cls, gamma):
+    g, d = nets()
+    m = cls(g, d, loss="nsgan", latent_dim=LATENT, r1_gamma=gamma)
+    real = torch.randn(8, 2, generator=torch.Generator().manual_seed(1))
+    m._trainer = None
+    m._penalty_inputs = {"real": None} if gamma else None
+    out = m.discriminator_step(real)
+    if gamma:
+        m._add_penalties(out, real, None, 1)
+    grads = torch.autograd.grad(out["loss"], list(m.discriminator.parameters()))
+    return torch.cat([x.flatten() for x in grads]), out
+
+
+@pytest.mark.parametrize("cls", [GANModule, PlainDStep])
+def test_r1_reaches_d_whether_or_not_the_step_is_overridden(cls):
+    g0, _ = d_grad_after_one_step(cls, 0.0)
+    g1, out1 = d_grad_after_one_step(cls, 1.0)
+    g2, out2 = d_grad_after_one_step(cls, 2.0)
+    assert "r1" in out1 and float(out1["r1"]) > 0
+    torch.testing.assert_close(out2["r1"], 2 * out1["r1"])  # (γ/2)E‖∇D‖² is linear in γ
+    torch.testing.assert_close(g2 - g0, 2 * (g1 - g0))  # the penalty's gradient enters D's, scaled by γ
+    assert not torch.allclose(g1, g0)
+
+
+def test_overridden_step_keeps_penalties_in_training():
+    g, d = nets()
+    m, rec = PlainDStep(g, d, loss="nsgan", latent_dim=LATENT, r1_gamma=1.0, r2_gamma=1.0), Record()
+    trainer(max_steps=4, callbacks=[rec]).fit(m, loader())
+    assert all({"r1", "r2"} <= set(o) for _, o in rec.rows)

@@ -9,7 +9,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_gans.module import GANModule
+from lightning_gans.training import GANModule
 
 LATENT = 3
 # 4 batches per epoch, n_critic=3: the first epoch ends after 4 D steps and 1 G step, in the middle of a
@@ -26,7 +26,7 @@ def make_module():
     adam = functools.partial(torch.optim.Adam, lr=5e-3, betas=(0.5, 0.9))
     sched = functools.partial(torch.optim.lr_scheduler.StepLR, step_size=3, gamma=0.7)
     # every piece of state at once: latents, GP mixing weights, n_critic and lazy phases, EMA, schedulers
-    return GANModule(g, d, loss="rsgan", loss_params={"pairing": "all"}, latent_dim=LATENT, n_critic=3,
+    return GANModule(g, d, loss={"name": "rsgan", "pairing": "all"}, latent_dim=LATENT, n_critic=3,
                      r1_gamma=0.5, gp_weight=0.1, reg_interval=3, ema_decay=0.8, ema_start=1,
                      g_optimizer=adam, d_optimizer=adam, g_scheduler=sched, d_scheduler=sched)
 
@@ -141,12 +141,12 @@ def test_checkpoint_loads_weights_only_and_rebuilds_the_module(tmp_path):
     full, _ = run(tmp_path, STEPS_PER_EPOCH, every=STEPS_PER_EPOCH)
     ckpt = torch.load(tmp_path / f"step={STEPS_PER_EPOCH}.ckpt", weights_only=True)
     hp = ckpt["hyper_parameters"]
-    assert hp["loss"] == "rsgan" and hp["loss_params"] == {"pairing": "all"} and hp["n_critic"] == 3
+    assert hp["loss"] == {"name": "rsgan", "pairing": "all"} and hp["n_critic"] == 3
     assert any(k.startswith("g_ema.") for k in ckpt["state_dict"])
     # Hydra passes DictConfig parameters; they are stored as plain dicts so weights_only loading still works
-    m = GANModule(nn.Linear(LATENT, 2), nn.Linear(2, 1), loss="rsgan", latent_dim=LATENT,
-                  loss_params=OmegaConf.create({"pairing": "paired"}))
-    assert type(m.hparams["loss_params"]) is dict
+    m = GANModule(nn.Linear(LATENT, 2), nn.Linear(2, 1), loss=OmegaConf.create({"name": "rsgan", "pairing": "paired"}),
+                  latent_dim=LATENT)
+    assert type(m.hparams["loss"]) is dict and m.loss.pairing == "paired"
     fresh = make_module()  # the nets are not hyper-parameters: pass fresh ones, the checkpoint fills them
     back = GANModule.load_from_checkpoint(tmp_path / f"step={STEPS_PER_EPOCH}.ckpt", generator=fresh.generator,
                                           discriminator=fresh.discriminator)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lightning_gans import train
+from lightning_gans.cli import train
 
 ROOT = Path(__file__).resolve().parents[1]
 # A few steps, every output on: evaluations at steps 10 and 20 give the GIF two frames.

@@ -1,4 +1,4 @@
-"""`lgans-design`: see a designed GAN before training it (SPEC §1).
+"""`lgans-design`: see a designed GAN before training it (docs/theory.md §1, "Designing GANs").
 
     lgans-design --omega 'log(r)' --rho '1/(1+exp(t))' --beta 't' --out design.png
     python -m lightning_gans.cli.design --omega '0.5*log(r)' --rho 'exp(-t)'
@@ -8,6 +8,11 @@ generator's α, β and d₂(r), and the verdict of `Design.check()`; writes a PN
 with φ and ψ over Ω and ω, d, d₂ over r. Exit status: 0 when the check passes,
 1 when it fails (the PNG is still written: a failing design is worth seeing),
 2 for formulas that cannot be parsed or built.
+
+Formulas may start with a minus sign as written (`--omega "-log(r)"`): argparse would read such a
+value as an option, so `main` first glues every formula option to its value (`--omega=-log(r)`).
+When ω is not strictly increasing nothing derived from it means anything (Ω, φ, ψ, d): only the
+formulas and the check's failure are printed then.
 """
 from __future__ import annotations
 
@@ -40,6 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="design.png", help="PNG to write (default: design.png)")
     p.add_argument("--r-max", type=float, default=10.0, help="largest r on the plots (default: 10)")
     return p
+
+
+# Options whose next argument is always their value, even when it starts with "-" (a formula).
+VALUE_OPTIONS = ("--omega", "--rho", "--alpha", "--beta", "--const")
+
+
+def glue_values(argv: list[str]) -> list[str]:
+    """["--omega", "-log(r)"] -> ["--omega=-log(r)"] for every option of VALUE_OPTIONS."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in VALUE_OPTIONS and i + 1 < len(argv):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def _constants(items: list[str]) -> dict:
@@ -117,7 +139,7 @@ def plot_design(d: Design, path: str, r_max: float = 10.0, verdict: str = "") ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(glue_values(sys.argv[1:] if argv is None else list(argv)))
     if not args.r_max > 1.0:
         parser.error(f"--r-max must be above 1 (the plots mark r = 1), got {args.r_max}")
     try:
@@ -127,10 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     except (FormulaError, DesignError) as e:
         print(f"lgans-design: error: {e}", file=sys.stderr)
         return 2
-    for w in caught:  # e.g. "no closed form for psi; integrating numerically"
-        print(f"note: {w.message}")
-    print(d.describe())
+    # The check runs first: when ω is not increasing, Ω, φ, ψ and d are meaningless (a decreasing ω
+    # gives Ω = (inf, -inf)), so only the formulas and the failure are printed.
     report = d.check(raise_on_fail=False)  # collects every failure instead of raising the first
+    if any(e.condition == "omega increasing" for e in report.failed):
+        print(f"omega(r) = {d.exprs['omega']}\nrho(t)   = {d.exprs['rho']}")
+    else:
+        for w in caught:  # e.g. "no closed form for psi; integrating numerically"
+            print(f"note: {w.message}")
+        print(d.describe())
     print(f"check: {report}")
     ok = report.ok
     plot_design(d, args.out, r_max=args.r_max, verdict="check passed" if ok else "CHECK FAILED")

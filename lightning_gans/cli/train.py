@@ -26,6 +26,8 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from ..losses import LossConfigError
+
 __all__ = ["main", "run", "build", "validate", "compose_config", "ConfigError", "CONF_DIR"]
 
 
@@ -122,6 +124,8 @@ def build(cfg: DictConfig) -> dict:
             parts[key] = instantiate(cfg[key])
         except hydra.errors.InstantiationException as e:
             cause = e.__cause__ or e
+            if isinstance(cause, LossConfigError):  # built inside the model, but the loss group is at fault
+                raise ConfigError(str(cause)) from cause
             raise ConfigError(f"{key}: {type(cause).__name__}: {cause}") from cause
     datamodule, model = parts["data"], parts["model"]
     _check_shapes(cfg, datamodule, model)

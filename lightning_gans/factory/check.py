@@ -1,4 +1,4 @@
-"""Numeric verification of a `Design` (SPEC §1, Conclusions 1 and 2).
+"""Numeric verification of a `Design` (docs/theory.md §1; arXiv 2002.00865, Conclusions 1 and 2).
 
 Conditions, checked in this order on grids of r (log-spaced over `r_range`,
 plus r = 0 where ω(0) is finite, plus r = 1) and of t = ω(r) (over a range
@@ -77,11 +77,34 @@ def _below_r1(r: np.ndarray, d: np.ndarray, d1: float) -> float | None:
     return None if len(bad) == 0 else float(r[bad[np.argmin(d[bad])]])
 
 
-def run_checks(design, r_range=(1e-3, 1e3), raise_on_fail: bool = True) -> CheckReport:
+def d2_failure(design, r: np.ndarray, i1: int) -> DesignCheckError | None:
+    """Conclusion 2's condition on the generator: d₂(r) = α(ω(r)) + rβ(ω(r)) finite, and convex or
+    minimal at r = 1 (r[i1] = 1); the error naming where it fails, or None."""
+    d2 = _np(design.d2, r)
+    if not np.all(np.isfinite(d2)):
+        return DesignCheckError("generator", "d2(r) = alpha(omega(r)) + r beta(omega(r)) is not finite", "r",
+                                float(r[np.nonzero(~np.isfinite(d2))[0][0]]))
+    rc, rb = _first_convexity_failure(r, d2), _below_r1(r, d2, d2[i1])
+    if rc is not None and rb is not None:
+        return DesignCheckError("generator", f"d2(r) = alpha(omega(r)) + r beta(omega(r)) is neither convex "
+                                f"(fails at r = {rc:.6g}) nor minimal at r = 1 (d2(r) < d2(1))", "r", rb)
+    return None
+
+
+def r_grid(r_range=(1e-3, 1e3), omega=None) -> tuple[np.ndarray, int]:
+    """The r values every check samples (0 too when ω(0) is finite) and the index of r = 1."""
     lo, hi = float(r_range[0]), float(r_range[1])
     if not (0 < lo < 1 < hi):
         raise ValueError(f"r_range must satisfy 0 < r_min < 1 < r_max, got {r_range}")
+    r = np.unique(np.concatenate([np.geomspace(lo, hi, N_R), [1.0]]))
+    if omega is not None and np.isfinite(_np(omega, [0.0])[0]):
+        r = np.concatenate([[0.0], r])
+    return r, int(np.nonzero(r == 1.0)[0][0])
+
+
+def run_checks(design, r_range=(1e-3, 1e3), raise_on_fail: bool = True) -> CheckReport:
     rep = CheckReport()
+    lo, hi = float(r_range[0]), float(r_range[1])
 
     def fail(cond, msg, var=None, val=None):
         err = DesignCheckError(cond, msg, var, val)
@@ -89,11 +112,7 @@ def run_checks(design, r_range=(1e-3, 1e3), raise_on_fail: bool = True) -> Check
             raise err
         rep.failed.append(err)
 
-    r = np.unique(np.concatenate([np.geomspace(lo, hi, N_R), [1.0]]))
-    w0 = _np(design.omega, [0.0])[0]
-    if np.isfinite(w0):
-        r = np.concatenate([[0.0], r])
-    i1 = int(np.nonzero(r == 1.0)[0][0])
+    r, i1 = r_grid(r_range, design.omega)
 
     # 1. ω finite and strictly increasing.
     w = _np(design.omega, r)
@@ -189,19 +208,11 @@ def run_checks(design, r_range=(1e-3, 1e3), raise_on_fail: bool = True) -> Check
         rep.passed.append("beta nonzero")
 
     # 7. d₂(r) = α(ω(r)) + rβ(ω(r)) convex, or minimal at r = 1.
-    d2 = _np(design.d2, r)
-    if not np.all(np.isfinite(d2)):
-        fail("generator", "d2(r) = alpha(omega(r)) + r beta(omega(r)) is not finite", "r", r[np.nonzero(~np.isfinite(d2))[0][0]])
+    err = d2_failure(design, r, i1)
+    if err is not None:
+        fail(err.condition, str(err).split("]: ", 1)[1].rsplit(" (fails at", 1)[0], err.variable, err.value)
     else:
-        rc, rb = _first_convexity_failure(r, d2), _below_r1(r, d2, d2[i1])
-        if rc is not None and rb is not None:
-            fail(
-                "generator",
-                f"d2(r) = alpha(omega(r)) + r beta(omega(r)) is neither convex (fails at r = {rc:.6g}) "
-                f"nor minimal at r = 1 (d2(r) < d2(1))",
-                "r",
-                rb,
-            )
-        else:
-            rep.passed.append("generator " + ("(d2 convex)" if rc is None else "(d2 minimal at r = 1)"))
+        d2 = _np(design.d2, r)
+        rep.passed.append("generator " + ("(d2 convex)" if _first_convexity_failure(r, d2) is None
+                                          else "(d2 minimal at r = 1)"))
     return rep

@@ -1,4 +1,4 @@
-"""The Designing-GANs factory (SPEC §1; arXiv 2002.00865, Conclusions 1 and 2).
+"""The Designing-GANs factory (docs/theory.md §1; arXiv 2002.00865, Conclusions 1 and 2).
 
 Given ω(r) (strictly increasing on r >= 0) and ρ(t) > 0 on Ω = ω([0, ∞)),
 Conclusion 1 sets
@@ -32,6 +32,7 @@ import numpy as np
 import sympy
 import torch
 
+from .check import d2_failure, r_grid, run_checks
 from .parse import R, T, parse_formula
 from .torchify import HermiteTable, Untranslatable, as_function, to_torch
 
@@ -121,7 +122,7 @@ class Design:
     """
 
     def __init__(self, omega="log(r)", rho="1/(1+exp(t))", alpha=None, beta=None, constants=None,
-                 generator: str = "nonsat"):
+                 generator: str = "auto"):
         self.formulas = {"omega": omega, "rho": rho, "alpha": alpha, "beta": beta, "constants": dict(constants or {}),
                          "generator": generator}
         om = parse_formula(omega, ("r",), constants, "omega")
@@ -138,25 +139,38 @@ class Design:
         t_samples = t_samples[np.isfinite(t_samples)]
         self.exprs["omega_inv"] = self._inverse(om, t_samples)
         self._derive(t_samples)
-        # Generator (Conclusion 2). Without beta: "nonsat" (default) β = -φ, α = 0: G raises D's real-side
-        # reward on its fakes, the non-saturating choice (for the standard GAN it is -log D(G(z))), bounded
-        # below where φ is bounded above; "saddle" β = ψ, α = φ: G plays D's own objective, whose ψ can be
-        # unbounded below with exploding gradients (ω = ½ log r, ρ = e^{-t}: ψ = 1 - e^{-t} diverges).
-        if generator not in ("nonsat", "saddle"):
-            raise DesignError(f"generator must be 'nonsat' or 'saddle', got {generator!r}")
+        # Generator (Conclusion 2). Without beta: "nonsat" β = -φ, α = 0: G raises D's real-side reward on
+        # its fakes, the non-saturating choice (for the standard GAN it is -log D(G(z))), bounded below where
+        # φ is bounded above; "saddle" β = ψ, α = φ: G plays D's own objective, whose ψ can be unbounded
+        # below with exploding gradients (ω = ½ log r, ρ = e^{-t}: ψ = 1 - e^{-t} diverges in training).
+        # "auto" (default): nonsat where it satisfies Conclusion 2, else saddle.
+        if generator not in ("auto", "nonsat", "saddle"):
+            raise DesignError(f"generator must be 'auto', 'nonsat' or 'saddle', got {generator!r}")
+        if be is None and generator == "auto":
+            self._set_generator("nonsat", al)
+            try:
+                generator = "nonsat" if d2_failure(self, *r_grid(omega=self.omega)) is None else "saddle"
+            except DesignError:
+                # φ could not even be built (e.g. ω not increasing, so no table): the design is broken
+                # whatever the generator; construct it anyway so that check() names the real failure.
+                generator = "saddle"
+        if be is None:
+            self._set_generator(generator, al)
+        else:
+            self.beta = to_torch(be, T, "beta")
+            self.alpha = to_torch(al if al is not None else sympy.Integer(0), T, "alpha")
+            self.exprs["alpha"] = al if al is not None else sympy.Integer(0)
         self.generator = generator if be is None else "given"
-        if be is None and generator == "saddle":
+
+    def _set_generator(self, generator: str, al) -> None:
+        if generator == "saddle":
             self.beta, self.alpha = self.psi, (self.phi if al is None else to_torch(al, T, "alpha"))
             self.exprs["beta"], self.exprs["alpha"] = self.exprs["psi"], (al if al is not None else self.exprs["phi"])
-        elif be is None:
+        else:
             phi = self.phi
             self.beta = lambda t: -phi(t)
             self.alpha = to_torch(al if al is not None else sympy.Integer(0), T, "alpha")
             self.exprs["beta"] = None if self.exprs["phi"] is None else -self.exprs["phi"]
-            self.exprs["alpha"] = al if al is not None else sympy.Integer(0)
-        else:
-            self.beta = to_torch(be, T, "beta")
-            self.alpha = to_torch(al if al is not None else sympy.Integer(0), T, "alpha")
             self.exprs["alpha"] = al if al is not None else sympy.Integer(0)
 
     # ------------------------------------------------------------------ derivation
@@ -293,22 +307,38 @@ class Design:
 
     def check(self, r_range=(1e-3, 1e3), raise_on_fail: bool = True):
         """Verify Conclusions 1 and 2 numerically; see `lightning_gans.factory.check`."""
-        from .check import run_checks
-
         return run_checks(self, r_range=r_range, raise_on_fail=raise_on_fail)
 
+    def on_domain(self, expr):
+        """`expr` in t simplified for t inside Ω, for display: sympy's antiderivatives carry |·| that
+        only the domain resolves (log|t - 1| is log(1 - t) on Ω = (0, 1)). Each finite end is handled
+        by writing t = hi - u (or lo + u) with u > 0, which sympy's Abs simplifies, then t back."""
+        if expr is None or not isinstance(expr, sympy.Basic):
+            return expr
+        lo, hi = self.domain
+        if not lo < hi:  # ω not increasing: no domain to simplify on
+            return expr
+        u = sympy.Symbol("u", positive=True)
+        out = expr
+        for end, sign in ((hi, -1), (lo, 1)):
+            if math.isfinite(end):
+                e = sympy.nsimplify(end, rational=True)
+                out = out.subs(T, e + sign * u).subs(u, sign * (T - e))
+        return out
+
     def describe(self) -> str:
-        """Human-readable summary of the derived functions."""
+        """Human-readable summary of the derived functions (φ, ψ, α, β shown as they read on Ω)."""
 
         def show(name, sym_expr):
             if name in self.numeric:
                 return "(no closed form; integrated numerically)"
-            return str(sym_expr)
+            return str(self.on_domain(sym_expr))
 
         e = self.exprs
         lines = [
             f"omega(r) = {e['omega']}",
-            f"Omega    = ({self.domain[0]:g}, {self.domain[1]:g})",
+            f"Omega    = ({self.domain[0]:g}, {self.domain[1]:g})" if self.domain[0] < self.domain[1]
+            else "Omega    = (not an interval: omega is not increasing)",
             f"rho(t)   = {e['rho']}",
             f"omega^-1(t) = {e['omega_inv'] if e['omega_inv'] is not None else '(no closed form)'}",
             f"phi(t)   = {show('phi', e['phi'])}",
@@ -321,7 +351,9 @@ class Design:
             lines.append("d(r)     = phi(omega(r)) + r psi(omega(r))  (numeric)")
         gen = {"saddle": "beta = psi, alpha = phi (the discriminator's objective)",
                "nonsat": "beta = -phi, alpha = 0 (non-saturating)"}.get(self.generator, "as given")
-        lines.append(f"generator: {gen}: alpha(t) = {e['alpha']}, beta(t) = {show('phi', e['beta'])}")
+        lines.append(f"generator: {gen}: alpha(t) = {self.on_domain(e['alpha'])}, beta(t) = "
+                     + (str(self.on_domain(e["beta"])) if e["beta"] is not None
+                        else "(no closed form; integrated numerically)"))
         if self.generator != "saddle" and e["beta"] is not None:
             d2 = _try_sympy(sympy.simplify, e["alpha"].subs(T, e["omega"]) + R * e["beta"].subs(T, e["omega"]))
             lines.append(f"d2(r)    = {d2 if d2 is not None else '(simplification timed out)'}")
@@ -334,7 +366,7 @@ class Design:
 
 
 def design(omega="log(r)", rho="1/(1+exp(t))", alpha=None, beta=None, constants=None,
-           generator: str = "nonsat") -> Design:
+           generator: str = "auto") -> Design:
     """Build a GAN from formulas for ω(r), ρ(t) (and α(t), β(t)); see `Design`.
 
     >>> d = design("log(r)", "1/(1+exp(t))")   # the standard GAN, fake label 1

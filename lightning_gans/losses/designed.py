@@ -26,7 +26,8 @@ class DesignedLoss(GANLoss):
     Args:
         design: a `Design` (from `lightning_gans.factory.design`); or, when None, the formulas below.
         omega, rho, alpha, beta: formulas in r (ω) and t (ρ, α, β).
-        generator: without beta, "nonsat" (β = -φ, default) or "saddle" (β = ψ, D's own objective).
+        generator: without beta, "nonsat" (β = -φ), "saddle" (β = ψ, D's own objective) or "auto"
+            (default: nonsat where it satisfies Conclusion 2, else saddle).
         constants: named numbers the formulas may use, e.g. {"a": -1, "b": 1} for the LSGAN row.
         squash: "auto" | True | False: map outputs into Ω before φ, ψ, β.
         allow_failed_check: train a design that fails `Design.check()` (with a warning) instead of
@@ -37,7 +38,7 @@ class DesignedLoss(GANLoss):
     name = "designed"
 
     def __init__(self, design=None, omega="log(r)", rho="1/(1+exp(t))", alpha=None, beta=None,
-                 generator: str = "nonsat", constants=None, squash="auto", allow_failed_check: bool = False,
+                 generator: str = "auto", constants=None, squash="auto", allow_failed_check: bool = False,
                  impl: str = "auto"):
         super().__init__(impl)
         if design is not None and not isinstance(design, Design):

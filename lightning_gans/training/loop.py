@@ -169,9 +169,9 @@ class ManualGANLoop(pl.LightningModule):
     def _update_ema(self) -> None:
         if self.g_ema is None:
             return
-        if self.g_steps <= self.ema_start:  # warm-up: the EMA copies G
+        if self.g_steps <= self.ema_start and self.g_ema.n_averaged > 0:  # warm-up: the EMA copies G
             self.g_ema.module.load_state_dict(self.generator.state_dict())
-        else:
+        else:  # AveragedModel copies on its first update (n_averaged = 0), then averages
             self.g_ema.update_parameters(self.generator)
         for b_ema, b in zip(self.g_ema.module.buffers(), self.generator.buffers()):  # e.g. BN statistics: copied
             b_ema.copy_(b)

@@ -88,7 +88,8 @@ class GANModule(ManualGANLoop):
         gp_weight: λ of the WGAN-GP penalty λE(‖∇D(x̂)‖ - 1)²; 0 disables.
         reg_interval: lazy regularization: penalties on every k-th D step, multiplied by k.
         ema_decay: decay of the generator EMA `g_ema` (torch's AveragedModel; used by `sample`); None disables.
-        ema_start: generator steps during which the EMA copies G instead of averaging.
+        ema_start: generator steps during which the EMA copies G instead of averaging (it always starts as
+            a copy of G after its first step).
         grad_clip, grad_clip_algorithm: clip both players' gradients ("norm" or "value"), after AMP unscaling.
         nonfinite: "error" (save a checkpoint, raise NonFiniteLossError) or "skip" (drop that optimizer step).
         max_skipped_fraction: with "skip", a run that skipped more than this share of its optimizer steps
@@ -129,7 +130,7 @@ class GANModule(ManualGANLoop):
         self._latent_fn = resolve_sampler(latent_sampler)
         self.loss = losses.get(loss, impl=impl)
         self.save_hyperparameters({
-            "loss": None if isinstance(loss, losses.GANLoss) else _plain(loss), "latent_dim": _plain(latent_dim),
+            "loss": _plain(loss) if isinstance(loss, (str, Mapping)) else None, "latent_dim": _plain(latent_dim),
             "latent_sampler": latent_sampler if isinstance(latent_sampler, str) else None,
             "n_critic": n_critic, "r1_gamma": r1_gamma, "r2_gamma": r2_gamma, "gp_weight": gp_weight,
             "reg_interval": reg_interval, "ema_decay": ema_decay, "ema_start": ema_start, "grad_clip": grad_clip,
@@ -273,7 +274,7 @@ class GANModule(ManualGANLoop):
         n = real.shape[0]
         fake_labels = self.sample_labels(n)
         fake_out = self.discriminate(self.generate(self.sample_latent(n), fake_labels), fake_labels)
-        if self.loss.relativistic:
+        if getattr(self.loss, "relativistic", True):
             with torch.no_grad():
                 real_out = self.discriminate(real, labels)
         else:  # non-relativistic G losses ignore real_out (GANLoss contract): save a D forward
