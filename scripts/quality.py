@@ -1,4 +1,4 @@
-"""Quality of the default runs: every reported loss on ring8, grid25 (SPEC §4 metrics) and digits.
+"""Quality of the default runs: every reported loss on ring8, grid25 (docs/theory.md §4 metrics) and digits.
 
     nice -n 10 python scripts/quality.py                       # the full grid: 6 losses x (ring8, grid25) x 3 seeds + digits
     python scripts/quality.py --datasets ring8 --seeds 0       # a subset
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from lightning_gans.cli import train  # noqa: E402
 
-# Reported losses: SPEC §3's standard and relativistic GANs, and R3GAN (paired RSGAN + R1 + R2).
+# Reported losses: docs/theory.md §3's standard and relativistic GANs, and R3GAN (paired RSGAN + R1 + R2).
 LOSSES = {
     "sgan": ["loss=sgan"],
     "nsgan": ["loss=nsgan"],
@@ -97,7 +97,7 @@ def table(summary: dict) -> str:
               + ", ".join(f"{ds} {s}" for ds, s in budgets) + ". "
               "A perfect generator scores 98.9 % high quality (the mass of a 2-D Gaussian within 3σ) and "
               "reverse KL 0; the digits test split scores Fréchet distance 1.58 against the training split. "
-              "Published (SPEC §4, other networks): PacGAN4 ring 7.8 / 95.9 %, grid 24.8 / 93.6 %; "
+              "Published (docs/theory.md §4, other networks): PacGAN4 ring 7.8 / 95.9 %, grid 24.8 / 93.6 %; "
               "VEEGAN ring 8 / 52.9 %, grid 24.6 / 40 %."]
     return "\n".join(lines) + "\n"
 

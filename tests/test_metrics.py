@@ -1,4 +1,4 @@
-"""Toy mode metrics (SPEC §4), Fréchet distance, the digits classifier, and the plots."""
+"""Toy mode metrics (docs/theory.md §4), Fréchet distance, the digits classifier, and the plots."""
 import math
 
 import numpy as np

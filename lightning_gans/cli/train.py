@@ -20,6 +20,7 @@ import logging
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -27,6 +28,9 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from ..losses import LossConfigError
+from ..training import GANModule, NonFiniteLossError
+from ..metrics import MetricsCallback
+from .overrides import OverrideError, check_overrides, quote_formulas, unknown_key_message
 
 __all__ = ["main", "run", "build", "validate", "compose_config", "ConfigError", "CONF_DIR"]
 
@@ -65,8 +69,6 @@ if not OmegaConf.has_resolver("lgans.player_steps"):
 def gan_module_defaults() -> dict:
     """GANModule's keyword defaults, from its signature: the `model/gan_module` node every model config
     starts from, so configs state only what differs and `model.<arg>=...` overrides any argument."""
-    from ..training import GANModule
-
     skip = {"self", "generator", "discriminator", "loss", "loss_params"}
     return {k: p.default for k, p in inspect.signature(GANModule.__init__).parameters.items()
             if k not in skip and (p.default is None or isinstance(p.default, (bool, int, float, str)))}
@@ -156,20 +158,28 @@ def _check_shapes(cfg: DictConfig, datamodule, model) -> None:
 
 
 def _metrics_callback(callbacks):
-    from ..metrics import MetricsCallback
-
     return next((c for c in callbacks if isinstance(c, MetricsCallback)), None)
+
+
+class _NoTips(logging.Filter):
+    """Drops Lightning's advertising tips (e.g. "💡 Tip: ... try installing litlogger") from a run's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in record.getMessage()
 
 
 def _one_log_stream() -> None:
     """Lightning's own console handler plus Hydra's root handler print every line twice: keep Hydra's
-    (console and the run's train.log) and drop Lightning's."""
+    (console and the run's train.log) and drop Lightning's; and leave out its tips."""
     if logging.getLogger().handlers:  # only under hydra.main (or another configured root logger)
         for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
             lg = logging.getLogger(name)
             for h in list(lg.handlers):
                 lg.removeHandler(h)
             lg.propagate = True
+    tips = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoTips) for f in tips.filters):
+        tips.addFilter(_NoTips())
 
 
 def run(cfg: DictConfig) -> dict:
@@ -192,10 +202,21 @@ def run(cfg: DictConfig) -> dict:
         metrics_cb.extra["config"] = OmegaConf.to_container(cfg, resolve=True)
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     t0 = time.time()
-    parts["trainer"].fit(parts["model"], datamodule=parts["datamodule"])
+    failure = None
+    with warnings.catch_warnings():
+        # Lightning's own use of a torch API that torch deprecated (lightning/pytorch/utilities/_pytree.py):
+        # nothing a user of this command can act on. Scoped to this fit, not the process.
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+        try:
+            parts["trainer"].fit(parts["model"], datamodule=parts["datamodule"])
+        except NonFiniteLossError as e:
+            failure = e
     elapsed = time.time() - t0
     metrics = json.loads((out_dir / "metrics.json").read_text()) if (out_dir / "metrics.json").is_file() else {}
     _report(out_dir, metrics, elapsed, parts)
+    if failure is not None:
+        print(f"lgans-train: training failed: {failure}", file=sys.stderr)
+        raise SystemExit(1) from failure
     return metrics
 
 
@@ -203,7 +224,9 @@ def _report(out_dir: Path, metrics: dict, elapsed: float, parts: dict) -> None:
     keys = ("modes_covered", "high_quality_fraction", "reverse_kl", "frechet_distance", "classes_covered")
     shown = ", ".join(f"{k}={metrics[k]:.4g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
                       for k in keys if k in metrics)
-    lines = [f"lgans-train: finished in {elapsed:.0f} s; outputs in {out_dir}"]
+    model = parts["model"]
+    lines = [f"lgans-train: finished in {elapsed:.0f} s ({model.g_steps} G steps, {model.d_steps} D steps, "
+             f"{model.skipped_steps} skipped for non-finite losses); outputs in {out_dir}"]
     if shown:
         lines.append(f"  metrics      {out_dir / 'metrics.json'}  ({shown})")
     for name in ("samples.png", "samples.gif"):
@@ -219,24 +242,6 @@ def _report(out_dir: Path, metrics: dict, elapsed: float, parts: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------- entry points
-_FORMULA_KEY = re.compile(r"^(\+{0,2}loss\.(?:omega|rho|alpha|beta|h))=(.+)$")
-
-
-def quote_formulas(args: list[str]) -> list[str]:
-    """Quote formula values so Hydra's override grammar accepts them.
-
-    The shell eats the quotes of `loss.omega='0.5*log(r)'`, and Hydra rejects the bare parentheses;
-    formula keys (loss.omega, .rho, .alpha, .beta, .h) are re-quoted unless already quoted.
-    """
-    out = []
-    for a in args:
-        m = _FORMULA_KEY.match(a)
-        if m and not (m.group(2)[0] in "'\"" and m.group(2)[-1] == m.group(2)[0]) and m.group(2) != "null":
-            a = f"{m.group(1)}='" + m.group(2).replace("\\", "\\\\").replace("'", "\\'") + "'"
-        out.append(a)
-    return out
-
-
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     metrics = run(cfg)
@@ -246,8 +251,30 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     return None
 
 
+def _check_args(args: list[str]) -> None:
+    """One line and exit status 2 for an override naming an unknown group, option or key."""
+    try:
+        check_overrides(args, CONF_DIR)
+        if not any(a in ("-m", "--multirun") or a.startswith("-") for a in args):
+            compose_config([a for a in args if not a.startswith("hydra")])  # keys inside groups (model.nope=1)
+    except OverrideError as e:
+        print(f"lgans-train: {e}", file=sys.stderr)
+        raise SystemExit(2) from e
+    except hydra.errors.HydraException as e:
+        def keys(parent):
+            cfg = compose_config([])
+            node = OmegaConf.select(cfg, parent) if parent else cfg
+            return set(node) if node is not None and hasattr(node, "keys") else set()
+
+        msg = unknown_key_message(e, keys) or str(e).splitlines()[0]
+        print(f"lgans-train: {msg}", file=sys.stderr)
+        raise SystemExit(2) from e
+
+
 def main() -> None:
-    sys.argv = [sys.argv[0]] + quote_formulas(sys.argv[1:])
+    args = quote_formulas(sys.argv[1:])
+    _check_args(args)
+    sys.argv = [sys.argv[0]] + args
     _hydra_main()
 
 

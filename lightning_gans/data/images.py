@@ -8,7 +8,12 @@
 - `MNISTDataModule`: the four IDX files from a local folder.
 - `CIFAR10DataModule`: the python-pickle batches from a local folder.
 
-All serve batches of images (B, C, S, S) in [-1, 1] (no labels).
+All serve batches of images (B, C, S, S) in [-1, 1]. Digits also has labels: with
+`num_classes=10` (a conditional model; conf/data/digits.yaml passes model.num_classes) or
+`labels=True` it serves (images, labels) and `class_frequencies`. `fraction` keeps a fixed,
+seeded subset of the training images (stratified by class when there are labels), for
+small-data studies; the subset depends on `fraction_seed` only, never on the run's seed, so
+every seed of a study trains on the same images.
 """
 from __future__ import annotations
 
@@ -41,14 +46,23 @@ def digits_split(test_fraction: float = 0.25, seed: int = 0):
 
 
 class _Images(Dataset):
-    def __init__(self, x: torch.Tensor):
-        self.x = x
+    def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        self.x, self.y = x, y
 
     def __len__(self) -> int:
         return len(self.x)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return self.x[i]
+    def __getitem__(self, i: int):
+        return self.x[i] if self.y is None else (self.x[i], self.y[i])
+
+
+def subset_indices(n: int, fraction: float, labels: torch.Tensor | None, seed: int) -> torch.Tensor:
+    """Sorted indices of a fixed, seeded `fraction` of n items: round(fraction·n_c) (>= 1) of each class c."""
+    g = torch.Generator().manual_seed(seed)
+    groups = [torch.arange(n)] if labels is None else [torch.nonzero(labels == c).flatten()
+                                                        for c in torch.unique(labels)]
+    keep = [idx[torch.randperm(len(idx), generator=g)[:max(1, round(fraction * len(idx)))]] for idx in groups]
+    return torch.cat(keep).sort().values
 
 
 class _ImageDataModule(pl.LightningDataModule, abc.ABC):
@@ -57,10 +71,27 @@ class _ImageDataModule(pl.LightningDataModule, abc.ABC):
     channels: int = 1
     image_size: int = 8
     default_evaluator = "none"
+    data_classes: int | None = None  # classes of a labelled dataset (its `_load_labels`); None: no labels
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0,
-                 channels: int | None = None, image_size: int | None = None, evaluator: str | None = None):
+                 channels: int | None = None, image_size: int | None = None, evaluator: str | None = None,
+                 num_classes: int | None = None, labels: bool | None = None, fraction: float = 1.0,
+                 fraction_seed: int = 0):
         super().__init__()
+        name = type(self).__name__
+        if num_classes is not None and num_classes != self.data_classes:
+            has = f"has {self.data_classes} classes" if self.data_classes else "serves no labels"
+            raise ValueError(f"num_classes: the model is conditional on num_classes={num_classes} but {name} {has}; "
+                             + (f"set model.num_classes={self.data_classes}" if self.data_classes else
+                                "use labelled data (data=digits) or model.num_classes=null"))
+        if labels and not self.data_classes:
+            raise ValueError(f"data.labels=true: {name} serves no labels")
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+            raise ValueError(f"data.fraction must be a number in (0, 1], got {fraction!r}")
+        # labels are served to a conditional model automatically, or when asked for
+        self.serve_labels = bool(labels) if labels is not None else num_classes is not None
+        self.num_classes, self.fraction, self.fraction_seed = num_classes, float(fraction), fraction_seed
+        self.labels: torch.Tensor | None = None
         self.evaluator = evaluator or self.default_evaluator  # which metrics MetricsCallback computes
         if batch_size <= 0:
             raise ValueError(f"data.batch_size must be positive, got {batch_size}")
@@ -79,9 +110,25 @@ class _ImageDataModule(pl.LightningDataModule, abc.ABC):
     def _load(self) -> torch.Tensor:
         """The whole dataset as (N, C, S, S) float32 in [-1, 1]."""
 
+    def _load_labels(self) -> torch.Tensor | None:
+        """The labels of `_load`'s images, int64 (N,) in [0, data_classes); None for unlabelled data."""
+        return None
+
     def setup(self, stage: str | None = None) -> None:
         if self.images is None:
-            self.images = self._load()
+            images, labels = self._load(), self._load_labels()
+            if self.fraction < 1:
+                idx = subset_indices(len(images), self.fraction, labels, self.fraction_seed)
+                images, labels = images[idx], (labels[idx] if labels is not None else None)
+            self.images, self.labels = images, labels
+
+    @property
+    def class_frequencies(self) -> torch.Tensor | None:
+        """Share of each class among the training images, (K,) float (label_sampler="data" draws from it)."""
+        self.setup()
+        if self.labels is None:
+            return None
+        return torch.bincount(self.labels, minlength=self.data_classes).float() / len(self.labels)
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
@@ -89,7 +136,8 @@ class _ImageDataModule(pl.LightningDataModule, abc.ABC):
             raise ValueError(f"{type(self).__name__}: {len(self.images)} images but data.batch_size={self.batch_size}; "
                              "lower data.batch_size or add images")
         g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(_Images(self.images), batch_size=self.batch_size, shuffle=True, drop_last=True,
+        labels = self.labels if self.serve_labels else None
+        return DataLoader(_Images(self.images, labels), batch_size=self.batch_size, shuffle=True, drop_last=True,
                           num_workers=self.num_workers, generator=g, persistent_workers=self.num_workers > 0)
 
     def sample_real(self, n: int, seed: int = 1234) -> torch.Tensor:
@@ -100,13 +148,17 @@ class _ImageDataModule(pl.LightningDataModule, abc.ABC):
 
 
 class DigitsDataModule(_ImageDataModule):
-    """scikit-learn's 8×8 digits, training split: (B, 1, 8, 8) in [-1, 1]."""
+    """scikit-learn's 8×8 digits, training split: (B, 1, 8, 8) in [-1, 1], with labels 0..9 when asked."""
 
     channels, image_size = 1, 8
     default_evaluator = "digits"
+    data_classes = 10
 
     def _load(self) -> torch.Tensor:
         return digits_split()[0]
+
+    def _load_labels(self) -> torch.Tensor:
+        return digits_split()[1]
 
 
 def _missing(kind: str, root, what: str) -> FileNotFoundError:

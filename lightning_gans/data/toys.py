@@ -1,4 +1,4 @@
-"""2-D toy distributions, generated on the fly (SPEC.md §4).
+"""2-D toy distributions, generated on the fly (docs/theory.md §4).
 
 Each toy is a `ToyDistribution`: a set of centres with an isotropic Gaussian
 of standard deviation `sigma` around each and a `mode` label per centre.

@@ -1,4 +1,4 @@
-"""Relativistic GAN losses (Jolicoeur-Martineau 2018, arXiv 1807.00734; SPEC §3).
+"""Relativistic GAN losses (Jolicoeur-Martineau 2018, arXiv 1807.00734; docs/theory.md §3).
 
 The discriminator scores how much more real a real sample is than a fake one,
 through the difference T(x_r) - T(x_f). Larger output T = more real. How a
@@ -19,7 +19,7 @@ from .base import GANLoss, elementwise
 __all__ = ["RSGAN", "RaSGAN", "RaLSGAN", "RaHingeGAN", "PAIRINGS", "GENERATOR_H"]
 
 PAIRINGS = ("paired", "all")
-# The generator's h in L_G = E[h(T_f - T_r)] (SPEC §3): any h with h(log u) convex.
+# The generator's h in L_G = E[h(T_f - T_r)] (docs/theory.md §3): any h with h(log u) convex.
 GENERATOR_H = ("nonsat", "minimax", "linear")
 
 
@@ -76,7 +76,7 @@ class _Average(GANLoss):
 
 
 class RaSGAN(_Average):
-    """Relativistic average standard GAN (RaSGAN; SPEC §3). Fused: `kernels.relativistic_average`.
+    """Relativistic average standard GAN (RaSGAN; docs/theory.md §3). Fused: `kernels.relativistic_average`.
 
     L_D = ½{mean_i sp(-(T_r[i] - m_f)) + mean_j sp(T_f[j] - m_r)}
     L_G = ½{mean_i sp(T_r[i] - m_f) + mean_j sp(-(T_f[j] - m_r))}

@@ -1,6 +1,6 @@
 """Standard (non-relativistic) GAN losses. Larger discriminator output T = more real.
 
-Notation of SPEC.md: sp(x) = log(1 + e^x), T_r = T(x_r) on real data, T_f =
+Notation of docs/theory.md: sp(x) = log(1 + e^x), T_r = T(x_r) on real data, T_f =
 T(G(z)) on fakes; `mean` is over the batch.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ __all__ = ["SGAN", "NSGAN", "SGANT", "ExpGAN", "LSGAN", "HingeGAN", "WGAN"]
 
 
 class SGAN(GANLoss):
-    """Standard GAN, minimax generator (Goodfellow et al. 2014; SPEC §3).
+    """Standard GAN, minimax generator (Goodfellow et al. 2014; docs/theory.md §3).
 
     L_D = mean sp(-T_r) + mean sp(T_f)      (fused: `kernels.sgan_d`)
     L_G = -mean sp(T_f)                     (h(t) = -sp(t); fused: `kernels.softplus_mean`)
@@ -34,7 +34,7 @@ class SGAN(GANLoss):
 
 
 class NSGAN(SGAN):
-    """Standard GAN, non-saturating generator (Goodfellow et al. 2014; SPEC §3).
+    """Standard GAN, non-saturating generator (Goodfellow et al. 2014; docs/theory.md §3).
 
     L_D as `sgan`;  L_G = mean sp(-T_f) = -mean log σ(T_f)   (h(t) = sp(-t)).
     """
@@ -46,7 +46,7 @@ class NSGAN(SGAN):
 
 
 class SGANT(SGAN):
-    """Standard GAN with the "t-generator" (SPEC §1 table row 2, §3 h(t) = -t).
+    """Standard GAN with the "t-generator" (docs/theory.md §1 table row 2, §3 h(t) = -t).
 
     L_D as `sgan`;  L_G = -mean T_f. In the factory's variable t = -T this is
     β(t) = t with d₂(r) = r log r: the generator minimises KL(q‖p) against the
@@ -60,7 +60,7 @@ class SGANT(SGAN):
 
 
 class ExpGAN(GANLoss):
-    """The exponential GAN of "Designing GANs" (SPEC §1 table row 5, arXiv 2002.00865).
+    """The exponential GAN of "Designing GANs" (docs/theory.md §1 table row 5, arXiv 2002.00865).
 
     Article (t = -T, larger t = fake): ω(r) = ½ log r, ρ(t) = e^{-t}, φ = -e^t, ψ = 1 - e^{-t}.
     In this library's convention:
@@ -85,10 +85,10 @@ class LSGAN(GANLoss):
     L_D = ½ mean (T_r - b)² + ½ mean (T_f - a)²,   L_G = ½ mean (T_f - c)²,
     with a the fake label, b the real label (b > a: larger = real) and c the
     label the generator aims at. The default a = -1, b = 1, c = 0 (b - a = 2,
-    b - c = 1) is SPEC §1's LSGAN row with β(t) = (t - (a+b)/2)² (t = -T). Mao et
+    b - c = 1) is the least-squares row of docs/theory.md §1 with β(t) = (t - (a+b)/2)² (t = -T). Mao et
     al.'s generator objective also has the real-data term ½E_p[(T_r - c)²] (α = β),
     constant for a fixed D and so left out here; with it d₂(r) = (r-1)²/(r+1), the
-    Pearson χ² between p + q and 2q (SPEC's d₂), without it d₂(r) = r(r-1)²/(r+1)²,
+    Pearson χ² between p + q and 2q (the d₂ of docs/theory.md §1), without it d₂(r) = r(r-1)²/(r+1)²,
     not convex but minimal at r = 1: either way a divergence (docs/DECISIONS.md).
     """
 

@@ -1,4 +1,4 @@
-"""Digits metrics: Fréchet distance in a small classifier's feature space, and classes covered.
+"""Digits metrics: the shipped digits classifier, its features, and the metrics of generated digits.
 
 The feature network is `DigitsClassifier`, an MLP 64 -> 128 -> 64 -> 10 trained
 by `train_digits_classifier` on the digits *training* split (data/images.py),
@@ -7,25 +7,27 @@ weights ship in `lightning_gans/assets/digits_classifier.pt` (about 50 KB,
 loaded with weights_only=True); when the file is missing they are retrained
 (a few seconds) and cached in ~/.cache/lightning_gans/ (or $LGANS_CACHE).
 
-- ``frechet_distance``: ‖μ₁-μ₂‖² + tr(Σ₁ + Σ₂ - 2(Σ₁^½ Σ₂ Σ₁^½)^½) between the
-  64-d penultimate features (after ReLU) of generated images and of the
-  training split (1,347 images; as many generated samples are drawn). The
-  matrix square root is taken through symmetric eigendecompositions in
-  float64, with eigenvalues clipped at 0, which is stable for singular Σ.
-- ``classes_covered``: classes that receive at least 1 % of the generated
-  samples among those the classifier labels with probability >= 0.9.
+`digits_metrics` scores generated digits against the training split (1,347 images; as many
+samples are generated) in the 64-d penultimate features (features.DigitsFeatures):
+- ``frechet_distance`` (FID), ``kid``/``kid_std``, ``precision``/``recall``,
+  ``density``/``coverage``: fid.py and precision_recall.py (torchmetrics for FID and KID);
+- ``classes_covered``: classes that receive at least 1 % of the generated samples among those
+  the classifier labels with probability >= 0.9;
+- ``class_accuracy`` (conditional GANs): share of samples classified as the label they were
+  generated for.
+The real-vs-real floor of frechet_distance (test split against training split) is 1.58.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
-import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["DigitsClassifier", "train_digits_classifier", "load_digits_classifier", "frechet_distance",
-           "digits_metrics", "ASSET_PATH"]
+__all__ = ["DigitsClassifier", "train_digits_classifier", "load_digits_classifier", "digits_metrics",
+           "class_accuracy", "digits_reference", "n_reference", "ASSET_PATH"]
 
 ASSET_PATH = Path(__file__).resolve().parent.parent / "assets" / "digits_classifier.pt"
 CONFIDENCE, MIN_SHARE = 0.9, 0.01
@@ -102,54 +104,56 @@ def load_digits_classifier() -> DigitsClassifier:
     return model
 
 
-def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to feature sets (n1, d) and (n2, d)."""
-    f1, f2 = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
-    if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1]:
-        raise ValueError(f"features must be (n1, d) and (n2, d), got {f1.shape} and {f2.shape}")
-    mu1, mu2 = f1.mean(0), f2.mean(0)
-    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
-    w, v = np.linalg.eigh(s1)
-    sqrt_s1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    m = sqrt_s1 @ s2 @ sqrt_s1
-    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
-    # Clipped at 0: identical sets can give -1e-6 from rounding.
-    return max(0.0, float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt))
+_REFERENCE: dict = {}
 
 
-_REAL_FEATURES: np.ndarray | None = None
-
-
-@torch.no_grad()
-def real_features() -> np.ndarray:
-    """Features of the digits training split, (1347, 64)."""
-    global _REAL_FEATURES
-    if _REAL_FEATURES is None:
+def digits_reference(**kw):
+    """`ImageMetrics` against the digits training split in the classifier's features (built once per options)."""
+    key = tuple(sorted(kw.items()))
+    if key not in _REFERENCE:
         from ..data.images import digits_split
+        from .features import DigitsFeatures
+        from .fid import ImageMetrics
 
-        _REAL_FEATURES = load_digits_classifier().features(digits_split()[0]).numpy()
-    return _REAL_FEATURES
+        _REFERENCE[key] = ImageMetrics(DigitsFeatures(), digits_split()[0], **kw)
+    return _REFERENCE[key]
 
 
 def n_reference() -> int:
-    return len(real_features())
+    """Images in the reference set (the training split, 1,347): as many samples are generated."""
+    from ..data.images import digits_split
+
+    return len(digits_split()[0])
 
 
 @torch.no_grad()
-def digits_metrics(images: torch.Tensor) -> dict[str, float]:
-    """Metrics of generated digits (n, 1, 8, 8) in [-1, 1] against the training split."""
+def class_accuracy(images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of generated digits that the classifier assigns to the label they were generated for."""
+    labels = torch.as_tensor(labels).reshape(-1).long().cpu()
+    if len(labels) != len(images):
+        raise ValueError(f"class_accuracy needs one label per image: {len(labels)} labels, {len(images)} images")
+    predicted = load_digits_classifier()(images.detach().float().cpu().clamp(-1, 1)).argmax(1)
+    return float((predicted == labels).double().mean())
+
+
+@torch.no_grad()
+def digits_metrics(images: torch.Tensor, labels: Optional[torch.Tensor] = None, **options) -> dict[str, float]:
+    """Metrics of generated digits (n, 1, 8, 8) in [-1, 1] against the training split (fid.py), plus
+    classes_covered, and class_accuracy when the `labels` they were generated for are given.
+
+    `options`: ImageMetrics' kid_subsets, kid_subset_size, k_pr, k_dc, seed.
+    """
     if images.dim() != 4 or tuple(images.shape[1:]) != (1, 8, 8):
         raise ValueError(f"digits metrics need images of shape (n, 1, 8, 8), got {tuple(images.shape)}")
     model = load_digits_classifier()
     x = images.detach().float().cpu().clamp(-1, 1)
-    feats = model.features(x)
-    probs = model.head(feats).softmax(1)
-    conf, label = probs.max(1)
+    conf, label = model(x).softmax(1).max(1)
     counts = torch.bincount(label[conf >= CONFIDENCE], minlength=10)
-    return {
-        "frechet_distance": frechet_distance(feats.numpy(), real_features()),
-        "classes_covered": int((counts >= MIN_SHARE * len(x)).sum()),
-    }
+    out = dict(digits_reference(**options)(x))
+    out["classes_covered"] = int((counts >= MIN_SHARE * len(x)).sum())
+    if labels is not None:
+        out["class_accuracy"] = class_accuracy(x, labels)
+    return out
 
 
 if __name__ == "__main__":  # python -m lightning_gans.metrics.frechet: retrain and rewrite the shipped weights

@@ -1,4 +1,4 @@
-"""Mode metrics for 2-D toys, by the protocol of SPEC.md §4 (VEEGAN / PacGAN).
+"""Mode metrics for 2-D toys, by the protocol of docs/theory.md §4 (VEEGAN / PacGAN).
 
 Given generator samples (2,500 by default):
 - each sample's nearest centre is found; it is **high quality** when it lies

@@ -31,6 +31,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from .. import losses
 from . import penalties
 from .distributed import all_gather_with_grad
+from .augment import DiffAugment
 from .loop import NONFINITE_MODES, ManualGANLoop, NonFiniteLossError
 from .rng import RngStreams, rank_slice_draw, resolve_sampler, seeded_generator
 
@@ -99,6 +100,9 @@ class GANModule(ManualGANLoop):
         num_classes: K for a class-conditional GAN (labels in [0, K)); None: unconditional.
         label_sampler: the generator's labels: "uniform" over [0, K), or "data" (the data module's
             `class_frequencies`); drawn from the same seeded stream as the latents.
+        augment: DiffAugment ops applied to every image D sees, real and fake, in both steps (Zhao et al.
+            2020), e.g. "translation,cutout,color"; None: off. See augment.py.
+        augment_p: probability of each op per sample (1.0 as in DiffAugment).
         impl: kernel choice for the loss ("auto", "fused", "ref").
     """
 
@@ -111,6 +115,7 @@ class GANModule(ManualGANLoop):
                  grad_clip: Optional[float] = None, grad_clip_algorithm: str = "norm",
                  scheduler_interval: str = "step", nonfinite: str = "error", max_skipped_fraction: float = 0.01,
                  gather_logits: bool = False, num_classes: Optional[int] = None, label_sampler: str = "uniform",
+                 augment: Optional[str] = None, augment_p: float = 1.0,
                  impl: str = "auto", loss_params: Optional[Mapping] = None) -> None:
         super().__init__()
         self.automatic_optimization = False  # two players: manual optimization (Lightning 2.x has no optimizer_idx)
@@ -136,7 +141,8 @@ class GANModule(ManualGANLoop):
             "reg_interval": reg_interval, "ema_decay": ema_decay, "ema_start": ema_start, "grad_clip": grad_clip,
             "grad_clip_algorithm": grad_clip_algorithm, "scheduler_interval": scheduler_interval,
             "nonfinite": nonfinite, "max_skipped_fraction": max_skipped_fraction, "gather_logits": gather_logits,
-            "num_classes": num_classes, "label_sampler": label_sampler, "impl": impl,
+            "num_classes": num_classes, "label_sampler": label_sampler, "augment": augment, "augment_p": augment_p,
+            "impl": impl,
         })
         self.generator, self.discriminator = generator, discriminator
         self.g_ema = None
@@ -152,9 +158,10 @@ class GANModule(ManualGANLoop):
         self.grad_clip, self.grad_clip_algorithm = grad_clip, grad_clip_algorithm
         self.scheduler_interval, self.nonfinite, self.gather_logits = scheduler_interval, nonfinite, gather_logits
         self.max_skipped_fraction, self.num_classes, self.label_sampler = max_skipped_fraction, num_classes, label_sampler
-        self.augment: Optional[Callable] = None  # x -> augmented x (DiffAugment); applied in `discriminate`
         self.class_frequencies: Optional[torch.Tensor] = None  # set at fit start for label_sampler="data"
         self.rng = RngStreams()
+        # x -> augmented x, applied in `discriminate`; drawn from the latent stream (checkpointed, rank-sliced)
+        self.augment: Optional[Callable] = DiffAugment(augment, augment_p, self.rng.generator) if augment else None
         self.d_iters = self.d_steps = self.g_steps = self.skipped_steps = 0
         self._penalty_inputs: Optional[dict] = None  # filled by `discriminate` during a regularized D step
         self._legacy_steps = {name: len(inspect.signature(getattr(self, name)).parameters) == 1
@@ -321,6 +328,18 @@ class GANModule(ManualGANLoop):
 
     def forward(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.generate(z, labels, self.eval_generator)
+
+    @staticmethod
+    def load_generator(path, ema: bool = True, generator: Optional[nn.Module] = None,
+                       map_location="cpu") -> nn.Module:
+        """The eval-mode generator of a run (a .ckpt or the run directory), EMA weights unless ema=False.
+
+        The net is rebuilt from the run's config.yaml (what lgans-train writes), or pass `generator`
+        to fill; weights load with weights_only=True. Call it as G(z) or, conditional, G(z, y). See runs.py.
+        """
+        from .runs import load_run
+
+        return load_run(path, ema=ema, generator=generator, map_location=map_location).generator
 
     @torch.no_grad()
     def sample(self, n: Optional[int] = None, z: Optional[torch.Tensor] = None, labels=None, ema: bool = True,
