@@ -23,7 +23,24 @@ def test_readme_subclass_is_the_tested_one_and_short():
     assert len(module_block.strip().splitlines()) < 40
 
 
-def test_readme_links_resolve():
-    readme = (ROOT / "README.md").read_text()
-    for target in re.findall(r"\]\(((?:docs|benchmarks)/[^)#]+)\)", readme):
-        assert (ROOT / target).exists(), f"README links to missing {target}"
+def markdown_files() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_every_relative_link_resolves_inside_the_repository():
+    for md in markdown_files():
+        for target in re.findall(r"\]\(([^)\s]+)\)", md.read_text()):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue  # web links and anchors within the page
+            path = (md.parent / target.split("#")[0]).resolve()
+            assert path.exists(), f"{md.relative_to(ROOT)} links to missing {target}"
+            assert ROOT in path.parents or path == ROOT, f"{md.relative_to(ROOT)} links outside the repository: {target}"
+
+
+def test_the_repository_stands_alone():
+    """No reference to a document that is not in the repository (the project's private spec)."""
+    suffixes = {".py", ".md", ".yaml", ".h", ".cpp", ".cu", ".cuh", ".toml", ".txt", ".sh"}
+    hits = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
+            if p.suffix in suffixes and p.is_file() and ".git" not in p.parts and "build" not in p.parts
+            and re.search(r"\bSPEC\b", p.read_text(errors="ignore")) and p.name != "test_docs.py"]
+    assert not hits, f"files citing SPEC (cite docs/theory.md or the paper instead): {hits}"
