@@ -1,4 +1,4 @@
-"""The Designing-GANs factory (SPEC §1): derivation, checks, formula parsing, lgans-design.
+"""The Designing-GANs factory (arXiv 2002.00865; docs/theory.md §1): derivation, checks, parsing, lgans-design.
 
 Convention throughout: the article's, a larger t means more fake, r = q/p.
 """
@@ -12,8 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lightning_gans.cli.design import main as cli_main
 from lightning_gans.factory import DesignCheckError, FormulaError, design, parse_formula
-from lightning_gans.factory.cli import main as cli_main
+from lightning_gans.losses import DesignedLoss
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG2 = math.log(2.0)
@@ -31,7 +32,7 @@ def assert_same_up_to_constant(f, g, x, what):
     assert float(diff.max() - diff.min()) < 1e-8, f"{what}: differs by more than a constant"
 
 
-# SPEC §1 table: (omega, rho, phi, psi (normalised), constants, t grid inside Ω)
+# The article's table (docs/theory.md §1): (omega, rho, phi, psi (normalised), constants, t grid inside Ω)
 T01 = torch.linspace(0.01, 0.99, 99, dtype=torch.float64)
 TLS = torch.linspace(-0.99, 0.99, 99, dtype=torch.float64)
 TABLE = {
@@ -71,23 +72,28 @@ def d2_of(d, r):
     return d.d2(r).detach()
 
 
-# Generator variants of the table: (omega, rho, alpha, beta, expected d₂(r) up to an affine shift a(r-1) + c)
+# Generator variants of the table: (omega, rho, alpha, beta, generator, expected d₂(r) up to an affine
+# shift a(r-1) + c)
 GENERATORS = {
-    "standard beta=psi": ("log(r)", "1/(1+exp(t))", None, None, lambda r: r * torch.log(2 * r / (1 + r)) - torch.log((1 + r) / 2) - LOG2),
-    "t-generator": ("log(r)", "1/(1+exp(t))", None, "t", lambda r: r * torch.log(r)),
-    "non-saturating": ("log(r)", "1/(1+exp(t))", "softplus(t)", "softplus(t)", lambda r: (1 + r) * torch.log(1 + r)),
-    "exponential beta=e^t": ("log(r)/2", "exp(-t)", None, "exp(t)", lambda r: r ** 1.5),
-    # SPEC's d₂ = (r-1)²/(r+1) is the LSGAN generator with α = β (its real-data term, constant in q).
-    "lsgan alpha=beta": ("(r-1)/(r+1)", "2*(1-t)", "t**2", "t**2", lambda r: (r - 1) ** 2 / (r + 1)),
+    # saddle: β = ψ, α = φ, so d₂ = d, the Jensen-Shannon integrand 2 JS - 2 log 2.
+    "standard saddle": ("log(r)", "1/(1+exp(t))", None, None, "saddle",
+                        lambda r: r * torch.log(2 * r / (1 + r)) - torch.log((1 + r) / 2) - LOG2),
+    # the default, nonsat: β = -φ = sp(t), α = 0: d₂ = r sp(log r) = r log(1 + r).
+    "standard default": ("log(r)", "1/(1+exp(t))", None, None, "auto", lambda r: r * torch.log(1 + r)),
+    "t-generator": ("log(r)", "1/(1+exp(t))", None, "t", "auto", lambda r: r * torch.log(r)),
+    "non-saturating": ("log(r)", "1/(1+exp(t))", "softplus(t)", "softplus(t)", "auto", lambda r: (1 + r) * torch.log(1 + r)),
+    "exponential beta=e^t": ("log(r)/2", "exp(-t)", None, "exp(t)", "auto", lambda r: r ** 1.5),
+    # The article's d₂ = (r-1)²/(r+1) is the LSGAN generator with α = β (its real-data term, constant in q).
+    "lsgan alpha=beta": ("(r-1)/(r+1)", "2*(1-t)", "t**2", "t**2", "auto", lambda r: (r - 1) ** 2 / (r + 1)),
     # With α = 0 (the usual generator loss) d₂ = r (r-1)²/(r+1)²: not convex, but minimal at r = 1.
-    "lsgan alpha=0": ("(r-1)/(r+1)", "2*(1-t)", None, "t**2", lambda r: r * (r - 1) ** 2 / (r + 1) ** 2),
+    "lsgan alpha=0": ("(r-1)/(r+1)", "2*(1-t)", None, "t**2", "auto", lambda r: r * (r - 1) ** 2 / (r + 1) ** 2),
 }
 
 
 @pytest.mark.parametrize("name", list(GENERATORS))
 def test_generator_variants_d2(name):
-    omega, rho, alpha, beta, d2 = GENERATORS[name]
-    d = design(omega, rho, alpha=alpha, beta=beta)
+    omega, rho, alpha, beta, generator, d2 = GENERATORS[name]
+    d = design(omega, rho, alpha=alpha, beta=beta, generator=generator)
     diff = d2_of(d, R) - d2(R)
     # d₂ is defined up to a(r-1) + c (neither changes ∫ p d₂(q/p)); fit and remove it.
     A = torch.stack([R - 1, torch.ones_like(R)], 1)
@@ -102,12 +108,34 @@ def test_generator_variants_d2(name):
         assert gen == ["generator (d2 convex)"]
 
 
-def test_no_beta_means_beta_is_psi():
+def test_generator_choice_without_beta():
+    # Default ("auto"): nonsat, β = -φ and α = 0, where Conclusion 2 holds (it does for the standard GAN).
+    t = torch.linspace(-5, 5, 11, dtype=torch.float64)
     d = design()
-    assert d.beta is d.psi and d.generator_from_psi
+    assert d.generator == "nonsat"
+    torch.testing.assert_close(d.beta(t), sp(t))  # -φ(t) = sp(t): the non-saturating -log D
+    assert float(d.alpha(t).abs().max()) == 0.0
+    # "saddle": the generator plays the discriminator's own objective, β = ψ, α = φ.
+    s = design(generator="saddle")
+    assert s.generator == "saddle" and s.beta is s.psi and s.alpha is s.phi
+    assert design(beta="t").generator == "given"
+    with pytest.raises(ValueError, match="generator must be"):
+        design(generator="minimax")
 
 
-# f-GAN family of SPEC §2 through the factory. In f-GAN terms (large v = real) φ = g, ψ = -f*∘g;
+def test_auto_generator_falls_back_to_saddle_where_nonsat_fails():
+    # ω = r + log r: β = -φ gives a d₂ that is neither convex nor minimal at r = 1 (Conclusion 2 fails),
+    # so "auto" keeps the discriminator's objective, whose d₂ = d is a divergence.
+    with pytest.warns(RuntimeWarning, match="no closed form for phi"):
+        auto = design("r+log(r)", "1/(1+exp(t))")
+    assert auto.generator == "saddle" and auto.check().ok
+    with pytest.warns(RuntimeWarning, match="no closed form for phi"):
+        nonsat = design("r+log(r)", "1/(1+exp(t))", generator="nonsat")
+    with pytest.raises(DesignCheckError, match=r"\[generator\]"):
+        nonsat.check()
+
+
+# f-GAN family (Nowozin et al. 2016; docs/theory.md §2) through the factory. In f-GAN terms (large v = real) φ = g, ψ = -f*∘g;
 # with t = -v (large t = fake) the factory must derive φ(t) = g(-t), ψ(t) = -f*(g(-t)) up to constants.
 FGAN = {
     "KL": ("log(r)-1", "exp(-t-1)", lambda v: v, lambda s: torch.exp(s - 1)),
@@ -138,6 +166,7 @@ def test_check_fails_non_increasing_omega():
 
 def test_check_fails_omega_with_a_maximum():
     # ω(r) = r e^{-r} rises to r = 1 and falls after: the failure is reported just past r = 1.
+    # (This once raised while choosing the default generator, before check() could say why.)
     with pytest.warns(RuntimeWarning, match="no closed form for phi"):  # ω⁻¹ would need LambertW
         d = design("r*exp(-r)", "1")
     with pytest.raises(DesignCheckError) as e:
@@ -269,18 +298,21 @@ def test_parser_accepts_math():
 
 
 # ------------------------------------------------------------------ losses from designs
-def test_design_loss_uses_article_convention():
-    loss = design().loss()
-    assert loss.larger_is_real is False
-    real, fake = torch.tensor([-2.0, -1.0]), torch.tensor([1.0, 3.0])  # article: real small, fake large
+def test_design_loss_uses_library_convention():
+    # The design is in the article's t (larger = fake); its loss in the library's T = -t (larger = real).
+    loss = DesignedLoss(design())
+    real, fake = torch.tensor([2.0, 1.0]), torch.tensor([-1.0, -3.0])  # library: real large, fake small
     assert float(loss.d_loss(real, fake)) < float(loss.d_loss(fake, real))
+    # L_D = -mean φ(-T_r) - mean ψ(-T_f) with φ(t) = -sp(t), ψ(t) = log 2 - sp(-t), written out:
+    want = sp(-real).mean() - (LOG2 - sp(fake)).mean()
+    torch.testing.assert_close(loss.d_loss(real, fake), want)
 
 
 def test_failed_design_is_not_trained_unless_overridden():
     with pytest.raises(DesignCheckError):
-        design(beta="-t").loss()
+        DesignedLoss(design(beta="-t"))
     with pytest.warns(UserWarning, match="fails its check"):
-        loss = design(beta="-t").loss(allow_failed_check=True)
+        loss = DesignedLoss(design(beta="-t"), allow_failed_check=True)
     assert torch.isfinite(loss.g_loss(torch.zeros(3), torch.ones(3)))
 
 
@@ -311,7 +343,7 @@ def test_cli_rejects_code(tmp_path, capsys):
 
 def test_cli_as_module_with_constants(tmp_path):
     out = tmp_path / "ls.png"
-    cmd = [sys.executable, "-m", "lightning_gans.factory.cli", "--omega", "(a+b*r)/(1+r)", "--rho", "2*(b-t)",
+    cmd = [sys.executable, "-m", "lightning_gans.cli.design", "--omega", "(a+b*r)/(1+r)", "--rho", "2*(b-t)",
            "--const", "a=-1", "--const", "b=1", "--beta", "t**2", "--out", str(out)]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
                        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
@@ -327,3 +359,37 @@ def test_d_is_minimal_at_one_for_every_table_row():
         assert np.all(np.isfinite(vals.numpy()))
         assert float(vals.min()) == pytest.approx(float(vals[-1]), abs=1e-12)  # the last entry of R is r = 1
         assert bool((vals[R != 1] > vals[-1]).all())
+
+
+# ------------------------------------------------------------------ lgans-design rough edges (issue 12)
+def test_cli_formula_may_start_with_a_minus(tmp_path, capsys):
+    # argparse alone reads "-log(r)" as an option ("expected one argument"); the CLI glues the value on.
+    rc = cli_main(["--omega", "-log(r)", "--rho", "-1/(t-5)", "--out", str(tmp_path / "m.png")])
+    text = capsys.readouterr().out
+    assert rc == 1 and "omega(r) = -log(r)" in text and "rho(t)   = -1/(t - 5)" in text
+
+
+def test_cli_decreasing_omega_prints_the_failure_not_nonsense(tmp_path, capsys):
+    rc = cli_main(["--omega", "-log(r)", "--out", str(tmp_path / "dec.png")])
+    text = capsys.readouterr().out
+    assert rc == 1 and "[omega increasing]" in text and "check: FAILED" in text
+    # Nothing derived from a decreasing ω is printed: its "Ω" was (inf, -inf), and φ, ψ, d mean nothing.
+    assert "Omega" not in text and "inf" not in text and "phi(t)" not in text and "d(r)" not in text
+
+
+def test_cli_prints_phi_psi_as_they_read_on_the_domain(tmp_path, capsys):
+    # Probability form, Ω = (0, 1): sympy's antiderivative is log|t - 1|; on Ω that is log(1 - t).
+    rc = cli_main(["--omega", "r/(r+1)", "--rho", "1/t", "--out", str(tmp_path / "p.png")])
+    text = capsys.readouterr().out
+    assert rc == 0 and "Abs" not in text
+    assert "phi(t)   = log(1 - t)" in text and "psi(t)   = log(t) + log(2)" in text
+    assert "beta(t) = -log(1 - t)" in text  # the default (nonsat) generator: β = -φ
+
+
+def test_on_domain_is_only_a_display_rewrite():
+    d = design("r/(r+1)", "1/t")
+    t = torch.linspace(0.01, 0.99, 50, dtype=torch.float64)
+    # The shown expression equals the derived function on Ω (the rewrite changes no value there).
+    shown = d.on_domain(d.exprs["phi"])
+    vals = torch.tensor([float(shown.subs(parse_formula("t"), float(x))) for x in t], dtype=torch.float64)
+    torch.testing.assert_close(vals, d.phi(t))

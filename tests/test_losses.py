@@ -54,9 +54,14 @@ def test_real_out_accepted_by_every_loss(name):
         assert not loss.relativistic and torch.equal(g1, g2)  # ignored
 
 
-def test_convention_flags():
-    for name in losses.names():
-        assert losses.get(name).larger_is_real is (name != "designed"), name
+@pytest.mark.parametrize("name", losses.names())
+def test_larger_output_means_more_real(name):
+    # The one convention of the library, checked on values: D pays less when real outputs sit above fake
+    # ones than when they are swapped, and G pays less when its fakes' outputs rise.
+    loss = losses.get(name)
+    hi, lo = torch.tensor([2.0, 1.5], dtype=torch.float64), torch.tensor([-1.0, -2.0], dtype=torch.float64)
+    assert float(loss.d_loss(hi, lo)) < float(loss.d_loss(lo, hi)), name
+    assert float(loss.g_loss(hi, lo + 0.5)) < float(loss.g_loss(hi, lo)), name
 
 
 # ------------------------------------------------------------------ fused vs reference
@@ -95,20 +100,32 @@ def test_fused_is_an_error_without_a_kernel():
 
 
 # ------------------------------------------------------------------ named losses vs the factory
-# named(T_r, T_f) = scale * factory(-T_r, -T_f) + const: named larger = real, factory larger = fake.
-SPEC_TABLE = {
-    "sgan": (dict(omega="log(r)", rho="1/(1+exp(t))"), 1.0),
-    "nsgan": (dict(omega="log(r)", rho="1/(1+exp(t))", alpha="softplus(t)", beta="softplus(t)"), 1.0),
-    "sgan_t": (dict(omega="log(r)", rho="1/(1+exp(t))", beta="t"), 1.0),
-    "exp": (dict(omega="0.5*log(r)", rho="exp(-t)", beta="exp(t)"), 1.0),
+# Both in the library convention (larger = real): named(T_r, T_f) = scale * designed(T_r, T_f) + const,
+# with equal gradients (times scale). Rows: named loss (name, params) -> design kwargs, scale.
+AS_DESIGNS = {
+    # The saddle generator of the standard GAN plays D's objective: sgan's minimax generator.
+    "sgan": ("sgan", {}, dict(omega="log(r)", rho="1/(1+exp(t))", generator="saddle"), 1.0),
+    # The default ("auto" -> nonsat, β = -φ = sp(t)) designed SGAN generator is nsgan's.
+    "nsgan": ("nsgan", {}, dict(omega="log(r)", rho="1/(1+exp(t))"), 1.0),
+    "nsgan alpha=beta=sp": ("nsgan", {}, dict(omega="log(r)", rho="1/(1+exp(t))", alpha="softplus(t)",
+                                              beta="softplus(t)"), 1.0),
+    "sgan_t": ("sgan_t", {}, dict(omega="log(r)", rho="1/(1+exp(t))", beta="t"), 1.0),
+    "exp": ("exp", {}, dict(omega="0.5*log(r)", rho="exp(-t)", beta="exp(t)"), 1.0),
+    "exp default": ("exp", {}, dict(omega="0.5*log(r)", rho="exp(-t)"), 1.0),
     # Named lsgan (a=-1, b=1, c=0) is ½ the article's row with a=-1, b=1, β = t².
-    "lsgan": (dict(omega="(r-1)/(r+1)", rho="2*(1-t)", beta="t**2"), 0.5),
-    "fgan_kl": (dict(omega="log(r)-1", rho="exp(-t-1)"), 1.0),
-    "fgan_rkl": (dict(omega="log(r)", rho="1"), 1.0),
-    "fgan_pearson": (dict(omega="2-2/r", rho="1-t/2"), 1.0),
-    "fgan_hellinger": (dict(omega="0.5*log(r)", rho="exp(-t)"), 1.0),
-    "fgan_js": (dict(omega="log(r)", rho="1/(1+exp(t))"), 1.0),
+    "lsgan": ("lsgan", {}, dict(omega="(r-1)/(r+1)", rho="2*(1-t)", beta="t**2"), 0.5),
 }
+# f-GANs: the design with the same generator ("nonsat" β = -φ = -g(v); "saddle" β = ψ = -f*(g(v))).
+FGAN_DESIGNS = {
+    "fgan_kl": dict(omega="log(r)-1", rho="exp(-t-1)"),
+    "fgan_rkl": dict(omega="log(r)", rho="1"),
+    "fgan_pearson": dict(omega="2-2/r", rho="1-t/2"),
+    "fgan_hellinger": dict(omega="0.5*log(r)", rho="exp(-t)"),
+    "fgan_js": dict(omega="log(r)", rho="1/(1+exp(t))"),
+}
+for _name, _kw in FGAN_DESIGNS.items():
+    for _gen in ("nonsat", "saddle"):
+        AS_DESIGNS[f"{_name} {_gen}"] = (_name, {"generator": _gen}, dict(_kw, generator=_gen), 1.0)
 
 
 def assert_affine(named_vals, factory_vals, scale, what):
@@ -116,25 +133,46 @@ def assert_affine(named_vals, factory_vals, scale, what):
     assert max(c) - min(c) < 1e-9, f"{what}: named != {scale} * factory + const ({c})"
 
 
-@pytest.mark.parametrize("name", list(SPEC_TABLE))
-def test_named_loss_agrees_with_factory(name):
-    kwargs, scale = SPEC_TABLE[name]
-    named = losses.get(name)
+@pytest.mark.parametrize("key", list(AS_DESIGNS))
+def test_named_loss_agrees_with_factory(key):
+    name, params, kwargs, scale = AS_DESIGNS[key]
+    named = losses.get(name, **params)
     fac = losses.get("designed", squash=False, **kwargs)
-    assert fac.larger_is_real is False
     for which in ("d_loss", "g_loss"):
         nv, fv = [], []
         for seed in range(5):
             r, f = batch(12, 9, seed=seed, scale=0.8)
             a = getattr(named, which)(r, f)
-            b = getattr(fac, which)(-r, -f)  # the sign flip between the two conventions
+            b = getattr(fac, which)(r, f)
             nv.append(float(a.detach()))
             fv.append(float(b.detach()))
-            # Gradients agree too (chain rule through -T gives back the sign).
             ga = torch.autograd.grad(a, f)[0]
             gb = torch.autograd.grad(b, f)[0]
             torch.testing.assert_close(ga, scale * gb, rtol=1e-9, atol=1e-12)
-        assert_affine(nv, fv, scale, f"{name}.{which}")
+        assert_affine(nv, fv, scale, f"{key}.{which}")
+
+
+def test_designed_standard_gan_constants():
+    # The exact constants, so that "up to a constant" cannot hide a constant that drifts with the batch.
+    # φ(t) = -sp(t) (sympy's antiderivative, not normalised), ψ(t) = log 2 - sp(-t) (ψ(0) = 0), t = -T:
+    # L_D = mean sp(-T_r) + mean sp(T_f) - log 2 = sgan's L_D - log 2.
+    r, f = batch(7, 5, seed=4)
+    sgan, nsgan = losses.get("sgan"), losses.get("nsgan")
+    default, saddle = losses.get("designed"), losses.get("designed", generator="saddle")
+    assert default.design.generator == "nonsat" and saddle.design.generator == "saddle"
+    for lhs, rhs, const in [
+        (default.d_loss(r, f), sgan.d_loss(r, f), -LOG2),
+        (default.g_loss(r, f), nsgan.g_loss(r, f), 0.0),       # β = sp(t): mean sp(-T_f)
+        (saddle.g_loss(r, f), sgan.g_loss(r, f), LOG2),        # β = ψ: log 2 - mean sp(T_f)
+    ]:
+        assert float((lhs - rhs).detach()) == pytest.approx(const, abs=1e-12)
+        for x in (r, f):
+            g1 = torch.autograd.grad(lhs, x, retain_graph=True, allow_unused=True)[0]
+            g2 = torch.autograd.grad(rhs, x, retain_graph=True, allow_unused=True)[0]
+            if g1 is None or g2 is None:  # a generator loss ignores real_out
+                assert g1 is None and g2 is None
+            else:
+                torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-14)
 
 
 def test_lsgan_general_labels_agree_with_factory():
@@ -143,7 +181,7 @@ def test_lsgan_general_labels_agree_with_factory():
     fac = losses.get("designed", omega="(a+b*r)/(1+r)", rho="2*(b-t)", beta="(t-(a+b)/2)**2",
                      constants={"a": -2, "b": 0}, squash=False)
     for which in ("d_loss", "g_loss"):
-        vals = [(float(getattr(named, which)(r, f).detach()), float(getattr(fac, which)(-r, -f).detach()))
+        vals = [(float(getattr(named, which)(r, f).detach()), float(getattr(fac, which)(r, f).detach()))
                 for r, f in (batch(10, 10, seed=s) for s in range(4))]
         assert_affine([v[0] for v in vals], [v[1] for v in vals], 0.5, f"lsgan(0,2,1).{which}")
 
@@ -158,13 +196,14 @@ def test_exp_is_the_hellinger_discriminator():
 
 def test_designed_loss_from_a_design_object():
     d = design("0.5*log(r)", "exp(-t)", beta="exp(t)")
-    a, b = d.loss(), losses.get("designed", design=d)
+    a, b = losses.DesignedLoss(d), losses.get("designed", design=d)
     r, f = batch()
     assert torch.equal(a.d_loss(r, f), b.d_loss(r, f))
-    # L_D = -E_p[φ(T)] - E_q[ψ(T)], L_G = E_q[β(T)] (SPEC §1 Conclusion 2), written out:
-    want_d = torch.exp(r).mean() - (1 - torch.exp(-f)).mean()
+    # L_D = -mean φ(-T_r) - mean ψ(-T_f), L_G = mean β(-T_f) (Conclusion 2, library convention) with
+    # φ(t) = -e^t, ψ(t) = 1 - e^{-t}, β(t) = e^t, written out:
+    want_d = torch.exp(-r).mean() - (1 - torch.exp(f)).mean()
     torch.testing.assert_close(a.d_loss(r, f), want_d)
-    torch.testing.assert_close(a.g_loss(r, f), torch.exp(f).mean())
+    torch.testing.assert_close(a.g_loss(r, f), torch.exp(-f).mean())
 
 
 def test_designed_squash_maps_into_the_domain():
@@ -194,7 +233,7 @@ def test_unknown_name_lists_the_names():
         ("rsgan", {"pairing": "pairs"}, ValueError, "rsgan pairing must be one of"),
         ("rsgan", {"h": "tanh"}, ValueError, "rsgan h (the generator's h(t)) must be one of"),
         ("sgan", {"impl": "cuda"}, ValueError, "impl must be one of"),
-        ("designed", {"rho": "t.__class__"}, FormulaError, "rho: attribute access"),
+        ("designed", {"rho": "t.__class__"}, losses.LossConfigError, "rho: attribute access"),
         ("designed", {"squash": "yes"}, ValueError, "squash must be"),
         ("designed", {"allow_failed_check": 1}, TypeError, "allow_failed_check must be a bool"),
         ("designed", {"constants": [1]}, TypeError, "constants must be a dict"),
@@ -211,7 +250,11 @@ def test_bad_outputs_give_clear_errors():
     with pytest.raises(ValueError, match="paired pairing needs as many fake as real"):
         loss.d_loss(torch.zeros(4), torch.zeros(3))
     with pytest.raises(ValueError, match=r"real must have shape \(N,\) or \(N, 1\)"):
-        losses.get("lsgan").g_loss(torch.zeros(2, 2), torch.zeros(2))
+        losses.get("lsgan").d_loss(torch.zeros(2, 2), torch.zeros(2))
+    with pytest.raises(ValueError, match=r"fake must have shape \(N,\) or \(N, 1\)"):
+        losses.get("lsgan").g_loss(torch.zeros(2), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"shape \(N,\) or \(N, 1\)"):
+        losses.get("nsgan").g_loss(torch.zeros(2), torch.zeros(2, 2))  # fused: the kernel layer checks
     with pytest.raises(TypeError, match="same dtype"):
         losses.get("hinge").d_loss(torch.zeros(2), torch.zeros(2, dtype=torch.float64))
 
@@ -219,5 +262,41 @@ def test_bad_outputs_give_clear_errors():
 def test_failing_design_refused_by_get():
     from lightning_gans.factory import DesignCheckError
 
-    with pytest.raises(DesignCheckError, match=r"\[generator\].*r = "):
+    with pytest.raises(losses.LossConfigError, match=r"\[generator\].*r = ") as e:
         losses.get("designed", beta="-t")
+    assert isinstance(e.value.__cause__, DesignCheckError)  # the check's own error, with where it fails
+    with pytest.raises(losses.LossConfigError, match="rho: attribute access") as e:
+        losses.get("designed", rho="t.__class__")
+    assert isinstance(e.value.__cause__, FormulaError)
+
+
+# ------------------------------------------------------------------ issue 11: f-GAN generators' direction
+FGAN_NAMES = ["fgan_kl", "fgan_rkl", "fgan_pearson", "fgan_hellinger", "fgan_js", "fgan_tv"]
+LOGITS = torch.linspace(-20.0, 20.0, 161, dtype=torch.float64)
+
+
+def g_grad(name, generator):
+    f = LOGITS.clone().requires_grad_(True)
+    l = losses.get(name, generator=generator).g_loss(torch.zeros(3, dtype=torch.float64), f)
+    return torch.autograd.grad(l, f)[0]
+
+
+@pytest.mark.parametrize("name", FGAN_NAMES)
+def test_default_fgan_generator_pushes_fakes_towards_real_at_every_logit(name):
+    # Default "nonsat": L_G = -mean g_f(v_f) and every g_f is increasing, so d L_G / d v_f < 0 everywhere.
+    assert losses.get(name).generator == "nonsat"
+    grad = g_grad(name, "nonsat")
+    if name == "fgan_tv":
+        # g = ½ tanh(v): 1 - tanh²(v) rounds to 0 in float64 beyond |v| ≈ 19 (saturation, not a wrong sign).
+        inside = LOGITS.abs() < 19
+        assert bool((grad[inside] < 0).all()) and bool((grad[~inside] <= 0).all())
+    else:
+        assert bool((grad < 0).all()), LOGITS[grad >= 0]
+
+
+def test_saddle_pearson_generator_pushes_the_wrong_way_below_minus_two():
+    # "saddle": L_G = -mean f*(g(v)) with f*(s) = s²/4 + s, whose slope s/2 + 1 is negative for v < -2:
+    # there the generator lowers its fakes' outputs (towards "more fake"). Exactly: dL/dv = -(v/2 + 1)/M.
+    grad = g_grad("fgan_pearson", "saddle")
+    torch.testing.assert_close(grad, -(LOGITS / 2 + 1) / len(LOGITS))
+    assert bool((grad[LOGITS < -2] > 0).all()) and bool((grad[LOGITS > -2] < 0).all())

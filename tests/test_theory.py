@@ -1,4 +1,5 @@
-"""Theory checks on the library's own losses (SPEC §1-§3).
+"""Theory checks on the library's own losses (docs/theory.md §1-§3; Goodfellow et al. 2014, Nowozin et al.
+2016, Mao et al. 2017, Jolicoeur-Martineau 2018, "Designing GANs" arXiv 2002.00865).
 
 1. The optimal discriminator: at a point x with p(x) = p, q(x) = q (r = q/p), the
    discriminator's expected loss is p·A(t) + q·B(t) where L_D = mean A(T_r) + mean B(T_f).
@@ -9,8 +10,10 @@
    as a function of μ is minimal at μ = 0, and a gradient step on μ (autograd through the
    generator's loss, D held fixed) moves μ toward 0.
 
-Losses outside the theory: wgan (no pointwise optimum: the critic is only defined under a
-Lipschitz constraint) and the relativistic-average losses (SPEC gives no optimum for them).
+wgan (no pointwise optimum: the critic is only defined under a Lipschitz constraint), hinge/TV (the
+optimal output is a sign function, so a generator step against it has zero gradient) and the
+relativistic-average losses (no closed-form optimum) are covered in test_theory_every_loss.py, with
+the one-dimensional step repeated there for every loss and parameter choice.
 """
 import math
 
@@ -75,14 +78,15 @@ def test_optimal_discriminator_hinge_and_tv():
         assert pointwise_optimum(tv, r, (-20, 20)) * want > 10  # tanh(10) = 1 - 4e-9: at the edge
 
 
-# Factory designs (article convention, larger = fake): T*(r) = ω(r). Search inside Ω.
+# Factory designs: the article's optimum is t* = ω(r) (larger t = fake); DesignedLoss takes T = -t, so
+# its optimum is T*(r) = -ω(r), searched inside -Ω.
 DESIGNS = {
-    "standard": (dict(omega="log(r)", rho="1/(1+exp(t))"), lambda r: math.log(r), (-30, 30)),
-    "t-generator": (dict(omega="log(r)", rho="1/(1+exp(t))", beta="t"), lambda r: math.log(r), (-30, 30)),
-    "probability": (dict(omega="r/(r+1)", rho="1/t"), lambda r: r / (r + 1), (1e-9, 1 - 1e-9)),
-    "exponential": (dict(omega="log(r)/2", rho="exp(-t)", beta="exp(t)"), lambda r: 0.5 * math.log(r), (-30, 30)),
-    "lsgan": (dict(omega="(r-1)/(r+1)", rho="2*(1-t)", beta="t**2"), lambda r: (r - 1) / (r + 1), (-1, 1)),
-    "numeric": (dict(omega="log(r)", rho="1/(1+exp(t)+t**2)"), lambda r: math.log(r), (-30, 30)),
+    "standard": (dict(omega="log(r)", rho="1/(1+exp(t))"), lambda r: -math.log(r), (-30, 30)),
+    "t-generator": (dict(omega="log(r)", rho="1/(1+exp(t))", beta="t"), lambda r: -math.log(r), (-30, 30)),
+    "probability": (dict(omega="r/(r+1)", rho="1/t"), lambda r: -r / (r + 1), (-1 + 1e-9, -1e-9)),
+    "exponential": (dict(omega="log(r)/2", rho="exp(-t)", beta="exp(t)"), lambda r: -0.5 * math.log(r), (-30, 30)),
+    "lsgan": (dict(omega="(r-1)/(r+1)", rho="2*(1-t)", beta="t**2"), lambda r: -(r - 1) / (r + 1), (-1, 1)),
+    "numeric": (dict(omega="log(r)", rho="1/(1+exp(t)+t**2)"), lambda r: -math.log(r), (-30, 30)),
 }
 
 
@@ -115,7 +119,7 @@ def test_rsgan_pair_identity():
 
     opt.step(closure)
     T = T.detach()
-    # SPEC §3: p(x_r) q(x_f) / (p(x_f) q(x_r)) = e^{T(x_r) - T(x_f)} for every pair.
+    # Jolicoeur-Martineau 2018 (docs/theory.md §3): p(x_r) q(x_f) / (p(x_f) q(x_r)) = e^{T(x_r) - T(x_f)}.
     lhs = torch.log(p[:, None] * q[None, :] / (p[None, :] * q[:, None]))
     torch.testing.assert_close(T[:, None] - T[None, :], lhs, atol=1e-6, rtol=0)
 
@@ -147,33 +151,34 @@ def log_r(x, mu):
 
 # name -> (params, optimal output as a function of ℓ = log(q/p), which value is the generator's loss)
 # "g": g_loss at D*;  "-d": the full game value -L_D at D* (f-GANs: g_loss drops E_p[g(v)], which is
-# constant for a fixed D but not across μ when D is re-optimised; SPEC §2's objective includes it).
+# constant for a fixed D but not across μ when D is re-optimised; the f-GAN objective includes it).
+F_OPT = {  # f-GAN optimal outputs: g_f(v*) = f'(p/q)
+    "fgan_kl": lambda l: 1 - l, "fgan_rkl": lambda l: -l, "fgan_pearson": lambda l: 2 * (torch.exp(-l) - 1),
+    "fgan_hellinger": lambda l: -l / 2, "fgan_js": lambda l: -l,
+}
 ONE_D = {
-    "sgan": ({}, lambda l: -l, "g"),
-    "nsgan": ({}, lambda l: -l, "g"),
-    "sgan_t": ({}, lambda l: -l, "g"),
-    "exp": ({}, lambda l: -l / 2, "g"),
-    "lsgan": ({}, lambda l: -torch.tanh(l / 2), "g"),
-    "fgan_kl": ({}, lambda l: 1 - l, "-d"),
-    "fgan_rkl": ({}, lambda l: -l, "-d"),
-    "fgan_pearson": ({}, lambda l: 2 * (torch.exp(-l) - 1), "-d"),
-    "fgan_hellinger": ({}, lambda l: -l / 2, "-d"),
-    "fgan_js": ({}, lambda l: -l, "-d"),
-    "rsgan": ({"pairing": "all"}, lambda l: -l, "g"),
-    "rsgan_minimax": ({"pairing": "all", "h": "minimax"}, lambda l: -l, "g"),
-    "rsgan_linear": ({"pairing": "all", "h": "linear"}, lambda l: -l, "g"),
-    # Factory designs: article convention, T* = ω(q/p).
-    "designed": ({}, lambda l: l, "g"),
-    "designed_t": ({"beta": "t"}, lambda l: l, "g"),
-    "designed_exp": ({"omega": "0.5*log(r)", "rho": "exp(-t)", "beta": "exp(t)"}, lambda l: l / 2, "g"),
-    "designed_lsgan": ({"omega": "(r-1)/(r+1)", "rho": "2*(1-t)", "beta": "t**2"}, lambda l: torch.tanh(l / 2), "g"),
-    "designed_prob": ({"omega": "r/(r+1)", "rho": "1/t", "squash": False}, lambda l: torch.sigmoid(l), "g"),
+    "sgan": ("sgan", {}, lambda l: -l, "g"),
+    "nsgan": ("nsgan", {}, lambda l: -l, "g"),
+    "sgan_t": ("sgan_t", {}, lambda l: -l, "g"),
+    "exp": ("exp", {}, lambda l: -l / 2, "g"),
+    "lsgan": ("lsgan", {}, lambda l: -torch.tanh(l / 2), "g"),
+    **{f"{n}_{g}": (n, {"generator": g}, t, "-d") for n, t in F_OPT.items() for g in ("nonsat", "saddle")},
+    "rsgan": ("rsgan", {"pairing": "all"}, lambda l: -l, "g"),
+    "rsgan_minimax": ("rsgan", {"pairing": "all", "h": "minimax"}, lambda l: -l, "g"),
+    "rsgan_linear": ("rsgan", {"pairing": "all", "h": "linear"}, lambda l: -l, "g"),
+    # Factory designs in the library convention: T* = -ω(q/p).
+    "designed": ("designed", {}, lambda l: -l, "g"),
+    "designed_saddle": ("designed", {"generator": "saddle"}, lambda l: -l, "g"),
+    "designed_t": ("designed", {"beta": "t"}, lambda l: -l, "g"),
+    "designed_exp": ("designed", {"omega": "0.5*log(r)", "rho": "exp(-t)", "beta": "exp(t)"}, lambda l: -l / 2, "g"),
+    "designed_lsgan": ("designed", {"omega": "(r-1)/(r+1)", "rho": "2*(1-t)", "beta": "t**2"},
+                       lambda l: -torch.tanh(l / 2), "g"),
+    "designed_prob": ("designed", {"omega": "r/(r+1)", "rho": "1/t", "squash": False}, lambda l: -torch.sigmoid(l), "g"),
 }
 
 
 def make(key):
-    params, t_star, which = ONE_D[key]
-    name = key.split("_")[0] if key.startswith(("rsgan", "designed")) else key
+    name, params, t_star, which = ONE_D[key]
     return losses.get(name, **params), t_star, which
 
 
