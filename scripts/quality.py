@@ -8,7 +8,9 @@ Each run is `lgans-train experiment=<dataset> <loss overrides> seed=<s>` at the 
 in this process (one torch thread: the numbers must not depend on the machine's core count), with
 plots, checkpoints and loggers off because only metrics.json matters here. One JSON per run goes to
 benchmarks/results/quality/runs/ (a finished run is not redone, so an interrupted grid resumes);
-`summary.json` and `quality.md` aggregate them (mean ± std over seeds, and how many seeds ran).
+`summary.json` and `quality.md` aggregate them (mean ± sample standard deviation, ddof = 1, over
+seeds, and how many seeds ran). Each run file records the command, the commit, the machine, the
+torch version and the load average when it started.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ LOSSES = {
     "rsgan": ["loss=rsgan", "loss.pairing=paired"],
     "rsgan_all": ["loss=rsgan", "loss.pairing=all"],
     "rasgan": ["loss=rasgan"],
-    "r3gan": ["loss=r3gan"],
+    "r3gan": ["loss=rsgan", "loss.pairing=paired", "model.r1_gamma=1.0", "model.r2_gamma=1.0"],  # experiment=r3gan
 }
 TOY_KEYS = ("modes_covered", "high_quality_fraction", "reverse_kl")
 DIGIT_KEYS = ("frechet_distance", "classes_covered")
@@ -67,7 +69,9 @@ def summarize(runs: list[dict]) -> dict:
                  "wall_s_mean": round(statistics.mean(r["wall_s"] for r in rs), 1)}
         for k in keys:
             vals = [float(r[k]) for r in rs]
-            entry[k] = {"mean": statistics.mean(vals), "std": statistics.pstdev(vals), "values": vals}
+            # the sample standard deviation (ddof = 1): these are a few seeds of a larger population
+            entry[k] = {"mean": statistics.mean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+                        "values": vals}
         summary[f"{dataset}/{loss}"] = entry
     return summary
 
@@ -92,7 +96,8 @@ def table(summary: dict) -> str:
                      f"| {_fmt(g, 'high_quality_fraction', True)} | {_fmt(g, 'reverse_kl', digits=3)} "
                      f"| {_fmt(d, 'frechet_distance', digits=3)} | {_fmt(d, 'classes_covered', digits=1)} | {seeds} |")
     budgets = sorted({(k.split("/")[0], e["max_steps"]) for k, e in summary.items()})
-    lines += ["", "Mean ± standard deviation over seeds; `seeds` counts the runs behind ring8/grid25/digits. "
+    lines += ["", "Mean ± sample standard deviation (ddof = 1) over seeds; `seeds` counts the runs behind "
+              "ring8/grid25/digits. "
               "Budgets (trainer.max_steps, optimizer steps = 2 x generator steps): "
               + ", ".join(f"{ds} {s}" for ds, s in budgets) + ". "
               "A perfect generator scores 98.9 % high quality (the mass of a 2-D Gaussian within 3σ) and "
@@ -100,6 +105,24 @@ def table(summary: dict) -> str:
               "Published (docs/theory.md §4, other networks): PacGAN4 ring 7.8 / 95.9 %, grid 24.8 / 93.6 %; "
               "VEEGAN ring 8 / 52.9 %, grid 24.6 / 40 %."]
     return "\n".join(lines) + "\n"
+
+
+def machine() -> dict:
+    """Where and at which commit a run was made (written into each run file)."""
+    import os
+    import subprocess
+
+    def out(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    cpu = next((line.split(":", 1)[1].strip() for line in (out(["lscpu"]) or "").splitlines()
+                if line.startswith("Model name")), platform.processor())
+    return {"python": platform.python_version(), "torch": torch.__version__, "threads": 1, "cpu": cpu,
+            "cores": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+            "commit": out(["git", "rev-parse", "--short", "HEAD"]), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
                     if path.is_file():
                         continue
                     rec = run_one(dataset, loss, seed, args.overrides, args.workdir)
-                    rec["machine"] = {"python": platform.python_version(), "torch": torch.__version__, "threads": 1}
+                    rec["machine"] = machine()
                     path.write_text(json.dumps(rec, indent=1) + "\n")
     runs = [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*.json"))]
     summary = summarize(runs)
