@@ -22,7 +22,7 @@ def cli(args, cwd, script=False):
     """Run the CLI in a fresh process from `cwd` (not the repository), one torch thread."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     exe = shutil.which("lgans-train") if script else None
-    cmd = [exe] if exe else [sys.executable, "-m", "lightning_gans.train"]
+    cmd = [exe] if exe else [sys.executable, "-m", "lightning_gans.cli.train"]
     return subprocess.run(cmd + list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -77,9 +77,53 @@ def test_bad_values_fail_before_training_with_the_argument_named(tmp_path, elsew
     assert p.returncode == 2
     assert "invalid configuration: model.d_optimizer.lr must be a positive number, got -0.001" in p.stderr
     assert "Epoch" not in p.stderr and not (tmp_path / "r" / "metrics.json").exists()
-    p = cli(["loss=nonexistent"], elsewhere)  # Hydra's own error, listing the options
-    assert p.returncode != 0 and "Could not find 'loss/nonexistent'" in p.stderr
-    assert "Available options in 'loss'" in p.stderr and "rasgan" in p.stderr
+    p = cli(["loss=nonexistent"], elsewhere)  # one line, listing the options
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0
+    assert "unknown loss option 'nonexistent'" in p.stderr and "rasgan" in p.stderr
+
+
+@pytest.mark.parametrize("args, line", [
+    (["los=rsgan"], "lgans-train: unknown config key 'los' in 'los=rsgan'; did you mean loss?"),
+    (["loss=rsgn"], "lgans-train: unknown loss option 'rsgn'; did you mean rsgan"),
+    (["model.n_critc=3"], "lgans-train: unknown config key 'model.n_critc'; did you mean model.n_critic?"),
+    (["-m", "loss=sgan,nope"], "lgans-train: unknown loss option 'nope'"),
+])
+def test_typos_get_one_line_with_the_closest_names(elsewhere, args, line):
+    p = cli(args, elsewhere)
+    assert p.returncode == 2 and p.stderr.strip().startswith(line) and p.stderr.strip().count("\n") == 0, p.stderr
+
+
+def test_debug_trainer_wins_over_an_experiments_budget(tmp_path):
+    cfg = compose(tmp_path, "experiment=digits", "trainer=debug")
+    assert cfg.trainer.max_steps == 20 and cfg.budget_steps == 8000
+    assert compose(tmp_path, "experiment=digits").trainer.max_steps == 8000
+
+
+def test_one_x_axis_no_library_warnings_and_skips_reported(tmp_path, elsewhere):
+    run = tmp_path / "run"
+    p = cli([f"hydra.run.dir={run}", "trainer.max_steps=40", "trainer.log_every_n_steps=2",
+             "callbacks.metrics.every_n_steps=20", "callbacks.samples.every_n_steps=20"], elsewhere)
+    assert p.returncode == 0, p.stderr[-3000:]
+    import csv
+
+    rows = list(csv.DictReader((run / "csv" / "metrics.csv").open()))
+    train_steps = [float(r["step"]) for r in rows if r.get("train/d_loss")]
+    metric_steps = [float(r["step"]) for r in rows if r.get("metrics/modes_covered")]
+    assert metric_steps == [20.0, 40.0] and max(train_steps) == 40.0  # optimizer steps, both
+    assert all(s % 2 == 0 for s in train_steps)  # logged after both players' steps: 2 per batch
+    assert "0 skipped for non-finite losses" in p.stdout
+    assert sorted(x.name for x in (run / "samples").iterdir()) == ["step0000020.png", "step0000040.png"]
+    noise = [line for line in p.stderr.splitlines() if "Warning" in line or "warn" in line.lower() or "Tip:" in line]
+    assert not noise, noise
+
+
+def test_non_finite_run_exits_1_with_its_checkpoint_in_the_run_dir(tmp_path, elsewhere):
+    run = tmp_path / "run"
+    p = cli([f"hydra.run.dir={run}", "trainer=debug", "model.g_optimizer.lr=1e30", "model.d_optimizer.lr=1e30",
+             "model.r1_gamma=0", "logger=none"], elsewhere)
+    assert p.returncode == 1, p.stderr[-2000:]
+    assert "lgans-train: training failed: non-finite" in p.stderr
+    assert list((run / "checkpoints").glob("nonfinite-step=*.ckpt"))
 
 
 def compose(tmp_path, *overrides):
