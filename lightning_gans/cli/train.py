@@ -17,7 +17,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import re
 import sys
 import time
 import warnings
@@ -40,7 +39,7 @@ def _conf_dir() -> Path:
     for cand in (pkg.parent / "conf", pkg / "conf"):  # repo checkout (editable) / packaged copy
         if (cand / "train.yaml").is_file():
             return cand
-    raise FileNotFoundError(f"lightning_gans: cannot find conf/train.yaml next to {here}")
+    raise FileNotFoundError(f"lightning_gans: cannot find conf/train.yaml next to {pkg}")
 
 
 CONF_DIR = _conf_dir()
