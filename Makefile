@@ -4,7 +4,7 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 SOURCES := setup.py pyproject.toml $(wildcard csrc/*.h csrc/*.cpp csrc/cpu/* csrc/cuda/*)
 
-.PHONY: install test train bench bench-smoke gpu-check clean
+.PHONY: install test train bench bench-smoke gpu-check clean mutate
 
 # The extension builds against the installed torch (no build isolation), so
 # torch and the build tools go in first. The stamp rebuilds only on changes.
@@ -31,3 +31,40 @@ bench-smoke: install
 
 clean:
 	rm -rf build .install.stamp lightning_gans/_C*.so *.egg-info
+
+# Mutation testing (docs/testing.md): mutmut 3 over each area, with the fast tests that cover it.
+# Each area runs in its own scratch copy (MUTATE_DIR/<area>) so the working tree is never mutated;
+# one worker, threads off (OpenMP is not fork-safe: a forked mutant would hang in the kernels).
+# Not in CI (about an hour on 2 cores); CI runs the tests it produced. `make mutate-losses` runs one area.
+MUTATE_DIR ?= build/mutate
+MUTATE_AREAS ?= losses penalties toys training kernels
+MUT_SRC_losses := lightning_gans/losses
+MUT_TESTS_losses := tests/test_loss_oracles.py tests/test_losses.py tests/test_theory.py tests/test_theory_every_loss.py
+MUT_SRC_penalties := lightning_gans/training/penalties.py
+MUT_TESTS_penalties := tests/test_regularizers.py
+MUT_SRC_toys := lightning_gans/metrics/toys.py
+MUT_TESTS_toys := tests/test_metrics.py
+MUT_SRC_training := lightning_gans/training/module.py lightning_gans/training/loop.py
+MUT_TESTS_training := tests/test_module.py tests/test_regularizers.py
+MUT_SRC_kernels := lightning_gans/kernels/ops.py
+MUT_TESTS_kernels := tests/test_ops.py tests/test_ops_errors.py tests/test_all_pairs_factorised.py tests/test_loss_oracles.py
+
+mutate: $(addprefix mutate-,$(MUTATE_AREAS))
+	@for a in $(MUTATE_AREAS); do echo "== $$a"; cat $(MUTATE_DIR)/$$a/score.txt; done
+
+mutate-%: install
+	$(PIP) install -q "mutmut>=3.3,<4"
+	rm -rf $(MUTATE_DIR)/$* && mkdir -p $(MUTATE_DIR)/$*
+	git ls-files -z | xargs -0 cp -P --parents -t $(MUTATE_DIR)/$* 2>/dev/null || true
+	cp lightning_gans/_C*.so $(MUTATE_DIR)/$*/lightning_gans/
+	{ printf '[mutmut]\nalso_copy=lightning_gans\n  tests\n  conf\npytest_add_cli_args=-p\n  no:cacheprovider\n  -x\n  -q\n'; \
+	  printf 'source_paths='; for f in $(MUT_SRC_$*); do printf '\n  %s' $$f; done; \
+	  printf '\npytest_add_cli_args_test_selection='; for f in $(MUT_TESTS_$*); do printf '\n  %s' $$f; done; \
+	  printf '\n'; } > $(MUTATE_DIR)/$*/setup.cfg
+	cd $(MUTATE_DIR)/$* && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTHON) -m mutmut run --max-children 1 > run.log 2>&1 || true
+	cd $(MUTATE_DIR)/$* && $(PYTHON) -m mutmut results > results.txt 2>&1; $(PYTHON) -m mutmut export-cicd-stats > /dev/null 2>&1; \
+	  $(PYTHON) -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
+	  k = s['killed'] + s['timeout']; t = k + s['survived'] + s['suspicious']; \
+	  print(f'$*: {k}/{t} killed ({100 * k / max(t, 1):.1f}%), survived {s[\"survived\"]}, no tests {s[\"no_tests\"]}')" \
+	  | tee score.txt
+

@@ -10,7 +10,6 @@ batch of N real and M fake outputs estimates the expectation over pairs:
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from .. import kernels

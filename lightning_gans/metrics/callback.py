@@ -3,8 +3,14 @@
 The data config chooses the evaluator (the data module's `evaluator` attribute, or the callback's
 `evaluator` argument):
 - "toy" (2-D mixtures): modes_covered, high_quality_fraction, reverse_kl (docs/theory.md §4);
-- "digits": frechet_distance, classes_covered;
+- "digits": frechet_distance (FID), kid, kid_std, precision, recall, density, coverage in the shipped
+  digits classifier's features (fid.py), classes_covered, and class_accuracy for a conditional GAN;
+- "image": the same FID/KID/precision/recall/density/coverage in Inception-v3 features, from the
+  local weights file `inception_weights` (features.py; nothing is downloaded), against
+  `n_samples` real images of the data module;
 - "none": no metrics (metrics.json still records the run).
+`features="inception"` also scores digits in Inception features (class_accuracy still uses the
+digits classifier). A conditional GAN is evaluated on labels 0, 1, ..., K-1, 0, 1, ... (balanced).
 
 For 2-D data it also keeps the evaluation samples of every interval and, at
 the end, writes `samples.png` (final samples over the real data) and
@@ -27,22 +33,31 @@ import torch
 
 from .cadence import Every
 from .plots import density_scatter, image_grid, save_gif, save_png
-from .frechet import digits_metrics, n_reference
+from .features import InceptionFeatures
+from .fid import ImageMetrics
+from .frechet import class_accuracy, digits_metrics, n_reference
 from .toys import N_SAMPLES, toy_metrics
 
 __all__ = ["MetricsCallback", "generate", "EVALUATORS"]
 
-EVALUATORS = ("toy", "digits", "none")
+EVALUATORS = ("toy", "digits", "image", "none")
+FEATURES = ("digits", "inception")
+
+
+def eval_labels(pl_module: pl.LightningModule, n: int):
+    """0, 1, ..., K-1, 0, 1, ... for a conditional module (K = num_classes); None when unconditional."""
+    k = getattr(pl_module, "num_classes", None)
+    return None if k is None else torch.arange(n) % k
 
 
 @torch.no_grad()
-def generate(pl_module: pl.LightningModule, n: int, seed: int = 0) -> torch.Tensor:
+def generate(pl_module: pl.LightningModule, n: int, seed: int = 0, labels=None) -> torch.Tensor:
     """n samples on CPU from `GANModule.sample`: the EMA generator (else the generator), in eval mode.
 
     The codes come from their own generator seeded `seed`, not from the training stream, so an
     evaluation neither changes what training sees nor differs between evaluations but for the weights.
     """
-    return pl_module.sample(n=n, seed=seed).float().cpu()
+    return pl_module.sample(n=n, seed=seed, labels=labels).float().cpu()
 
 
 class MetricsCallback(pl.Callback):
@@ -54,13 +69,32 @@ class MetricsCallback(pl.Callback):
     """
 
     def __init__(self, output_dir: str = ".", every_n_steps: int = 1000, eval_seed: int = 0,
-                 n_samples: int | None = None, plot: bool = True, gif_fps: int = 4, evaluator: str | None = None):
+                 n_samples: int | None = None, plot: bool = True, gif_fps: int = 4, evaluator: str | None = None,
+                 features: str | None = None, inception_weights: str | None = None, kid_subsets: int = 50,
+                 kid_subset_size: int = 1000, k_pr: int = 3, k_dc: int = 5):
         super().__init__()
         self.cadence = Every(every_n_steps, "callbacks.metrics.every_n_steps")
         if evaluator not in (None, *EVALUATORS):
             raise ValueError(f"callbacks.metrics.evaluator must be one of {EVALUATORS} (or null: the data's), "
                              f"got {evaluator!r}")
-        self.evaluator = evaluator
+        if features not in (None, *FEATURES):
+            raise ValueError(f"callbacks.metrics.features must be one of {FEATURES} (or null: digits features for "
+                             f"digits, Inception for other images), got {features!r}")
+        for name, v, lo in (("kid_subsets", kid_subsets, 1), ("kid_subset_size", kid_subset_size, 2),
+                            ("k_pr", k_pr, 1), ("k_dc", k_dc, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ValueError(f"callbacks.metrics.{name} must be an integer >= {lo}, got {v!r}")
+        # Inception features are loaded now, so a missing weights file stops the run before it trains
+        self.inception = None
+        if evaluator == "image" or features == "inception":
+            if not inception_weights:
+                raise ValueError("callbacks.metrics.inception_weights: Inception-v3 features need a local weights "
+                                 "file (=/path/to/weights.pth); nothing is downloaded")
+            self.inception = InceptionFeatures(inception_weights)
+        self.evaluator, self.features = evaluator, features
+        self.metric_options = {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "k_pr": k_pr,
+                               "k_dc": k_dc, "seed": eval_seed}
+        self._image_metrics: ImageMetrics | None = None
         self.output_dir = Path(output_dir)
         self.every_n_steps, self.eval_seed, self.n_samples = every_n_steps, eval_seed, n_samples
         self.plot, self.gif_fps = plot, gif_fps
@@ -79,13 +113,23 @@ class MetricsCallback(pl.Callback):
         dm = trainer.datamodule
         kind = self.kind(dm)
         step = int(trainer.global_step)
-        n = self.n_samples or (N_SAMPLES if kind == "toy" else n_reference() if kind == "digits" else 64)
-        x = generate(pl_module, n, seed=self.eval_seed)
+        n = self.n_samples or (N_SAMPLES if kind == "toy" else n_reference() if kind == "digits" else
+                               10_000 if kind == "image" else 64)
+        labels = eval_labels(pl_module, n)
+        x = generate(pl_module, n, seed=self.eval_seed, labels=labels)
         if kind == "toy":
             m = toy_metrics(x, dm.dist)
             self.frames.append((step, x[:N_SAMPLES]))
-        elif kind == "digits":
-            m = digits_metrics(x)
+        elif kind == "digits" and self.inception is None:
+            m = digits_metrics(x, labels, **self.metric_options)
+        elif kind in ("digits", "image"):
+            if self.inception is None:
+                raise ValueError("callbacks.metrics.evaluator=image needs callbacks.metrics.inception_weights")
+            if self._image_metrics is None:  # the reference features are computed once per run
+                self._image_metrics = ImageMetrics(self.inception, dm.sample_real(n), **self.metric_options)
+            m = self._image_metrics(x)
+            if kind == "digits" and labels is not None:
+                m["class_accuracy"] = class_accuracy(x, labels)
         else:
             m = {}
         self._last_samples = x
