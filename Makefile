@@ -53,7 +53,7 @@ mutate: $(addprefix mutate-,$(MUTATE_AREAS))
 	@for a in $(MUTATE_AREAS); do echo "== $$a"; cat $(MUTATE_DIR)/$$a/score.txt; done
 
 mutate-%: install
-	$(PIP) install -q "mutmut>=3.3,<4"
+	$(PIP) install -q "mutmut>=3.3,<4"  # = the dev extra's pin; not `-e .[dev]`, which would rebuild the extension
 	rm -rf $(MUTATE_DIR)/$* && mkdir -p $(MUTATE_DIR)/$*
 	git ls-files -z | xargs -0 cp -P --parents -t $(MUTATE_DIR)/$* 2>/dev/null || true
 	cp lightning_gans/_C*.so $(MUTATE_DIR)/$*/lightning_gans/
