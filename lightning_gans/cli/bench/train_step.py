@@ -1,0 +1,123 @@
+"""Training-step throughput: GANModule under a bare Lightning Trainer against a hand-written loop.
+
+Both train the default toy problem (the MLP pair of conf/model/mlp.yaml on ring8 batches of 256,
+the default loss (paired RSGAN on the fused kernel), R1 with γ = 1, Adam for both players), one D
+and one G step per batch. The hand-written loop is what a careful user would write in plain
+PyTorch: the same nets, loss op, R1 from the same D forward, and optimizers, no logging. The two
+are timed in alternating rounds in one process, so a change in the machine's load hits both; the
+ratio of their median batches per second is the figure of merit (≥ 0.9 is the project's target).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+import warnings
+
+import torch
+
+__all__ = ["compare_train_step"]
+
+
+def _nets(seed: int):
+    from ...nets import MLPDiscriminator, MLPGenerator
+
+    torch.manual_seed(seed)
+    g = MLPGenerator(latent_dim=16, out_dim=2, hidden=128, layers=6)
+    d = MLPDiscriminator(in_dim=2, hidden=128, layers=3)
+    return g, d
+
+
+def _batches(n: int, batch: int = 256, seed: int = 0) -> list[torch.Tensor]:
+    from ...data import make_toy
+
+    ring, gen = make_toy("ring8"), torch.Generator().manual_seed(seed)
+    return [ring.sample(batch, generator=gen) for _ in range(n)]
+
+
+def _hand_loop(batches, seed: int) -> float:
+    """Batches per second of a plain PyTorch loop with the same work as GANModule's defaults here."""
+    from ...losses import get
+
+    g, d = _nets(seed)
+    loss = get({"name": "rsgan", "pairing": "paired"})
+    opt_d = torch.optim.Adam(d.parameters(), lr=5e-3, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(g.parameters(), lr=5e-3, betas=(0.5, 0.999))
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    for real in batches:
+        n = len(real)
+        with torch.no_grad():
+            fake = g(torch.randn(n, 16, generator=gen))
+        real = real.requires_grad_(True)
+        real_out, fake_out = d(real), d(fake)
+        (grad,) = torch.autograd.grad(real_out.sum(), real, create_graph=True)
+        d_loss = loss.d_loss(real_out, fake_out) + 0.5 * grad.square().sum(1).mean()
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        for p in d.parameters():  # as toggle_optimizer does: D's parameters get no gradient in G's step
+            p.requires_grad_(False)
+        fake_out = d(g(torch.randn(n, 16, generator=gen)))
+        with torch.no_grad():
+            real_out = d(real.detach())
+        g_loss = loss.g_loss(real_out, fake_out)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        for p in d.parameters():
+            p.requires_grad_(True)
+    return len(batches) / (time.perf_counter() - t0)
+
+
+def _gan_module(batches, seed: int) -> float:
+    """Batches per second of GANModule under a bare Trainer (no logger, checkpoints or progress bar)."""
+    from functools import partial
+
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader
+
+    from ...training import GANModule
+
+    g, d = _nets(seed)
+    adam = partial(torch.optim.Adam, lr=5e-3, betas=(0.5, 0.999))
+    model = GANModule(g, d, loss={"name": "rsgan", "pairing": "paired"}, g_optimizer=adam, d_optimizer=adam,
+                      r1_gamma=1.0, ema_decay=None)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=2 * len(batches), logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+
+    class Timer(pl.Callback):  # time the batches only, not Trainer set-up and tear-down
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if batch_idx == 0:
+                self.t0 = time.perf_counter()
+
+        def on_train_end(self, trainer, pl_module):
+            self.t1 = time.perf_counter()
+
+    timer = Timer()
+    trainer.callbacks.append(timer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Lightning's advice about workers and log intervals, not the subject here
+        trainer.fit(model, DataLoader(batches, batch_size=None))
+    return (len(batches) - 1) / (timer.t1 - timer.t0)  # the first batch starts the clock
+
+
+def compare_train_step(batches: int = 200, rounds: int = 5, seed: int = 0) -> dict:
+    """Alternate the two loops `rounds` times; medians of batches per second and their ratio."""
+    data = _batches(batches, seed=seed)
+    _hand_loop(data[:20], seed), _gan_module(data[:20], seed)  # warm-up: kernels, allocator, imports
+    hand, module = [], []
+    for r in range(rounds):
+        for name in (("hand", "module") if r % 2 == 0 else ("module", "hand")):
+            (hand if name == "hand" else module).append(
+                _hand_loop(data, seed) if name == "hand" else _gan_module(data, seed))
+    h, m = statistics.median(hand), statistics.median(module)
+    return {"batches": batches, "rounds": rounds, "hand_batches_per_s": round(h, 2),
+            "module_batches_per_s": round(m, 2), "ratio": round(m / h, 3),
+            "hand_all": [round(x, 2) for x in hand], "module_all": [round(x, 2) for x in module]}
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(compare_train_step(*(int(a) for a in sys.argv[1:3])), indent=1))
