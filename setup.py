@@ -62,8 +62,9 @@ def want_cuda(nvcc: str | None) -> bool:
 
 
 def token(s: str) -> str:
-    """A build-info value as bare preprocessor tokens (build_info.cpp stringifies them)."""
-    return re.sub(r"[^A-Za-z0-9.+_,-]", ",", s).strip(",")
+    """A build-info value as bare preprocessor tokens (build_info.cpp stringifies them).
+    Lists are ':'-separated: nvcc splits a -D value at commas into several macros."""
+    return re.sub(r"[^A-Za-z0-9.+_-]", ":", s).strip(":")
 
 
 isa_sources = ["csrc/cpu/kernels_default.cpp", "csrc/cpu/kernels_avx2.cpp", "csrc/cpu/kernels_avx512.cpp"]
@@ -79,7 +80,7 @@ nvcc = nvcc_version()
 with_cuda = want_cuda(nvcc)
 macros = [
     ("LG_TORCH_VERSION", token(torch.__version__)),
-    ("LG_CPU_ISA_VARIANTS", ",".join(os.path.basename(s)[len("kernels_"):-len(".cpp")] for s in isa_sources)),
+    ("LG_CPU_ISA_VARIANTS", ":".join(os.path.basename(s)[len("kernels_"):-len(".cpp")] for s in isa_sources)),
 ]
 if with_cuda:
     archs = os.environ["TORCH_CUDA_ARCH_LIST"]

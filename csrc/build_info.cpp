@@ -13,10 +13,10 @@
 #ifndef LG_TORCH_VERSION
 #define LG_TORCH_VERSION unknown
 #endif
-#ifndef LG_CPU_ISA_VARIANTS  // comma-separated tokens
+#ifndef LG_CPU_ISA_VARIANTS  // ':'-separated tokens (nvcc splits -D values at commas)
 #define LG_CPU_ISA_VARIANTS
 #endif
-#ifndef LG_CUDA_ARCHS  // e.g. 7.5,8.0,9.0+PTX
+#ifndef LG_CUDA_ARCHS  // e.g. 7.5:8.0:9.0+PTX
 #define LG_CUDA_ARCHS
 #endif
 #ifndef LG_CUDA_VERSION
@@ -35,7 +35,7 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-// "a,b,c" -> ["a", "b", "c"]
+// "a:b:c" -> ["a", "b", "c"]
 std::string json_list(const std::string& csv) {
   std::string out = "[", item;
   bool first = true;
@@ -46,7 +46,7 @@ std::string json_list(const std::string& csv) {
     item.clear();
   };
   for (const char c : csv) {
-    if (c == ',') emit();
+    if (c == ':') emit();
     else if (c != ' ') item += c;
   }
   emit();
@@ -78,7 +78,7 @@ std::string build_info() {
 #endif
   std::string archs = LG_STR(LG_CUDA_ARCHS);
   for (char& c : archs) {
-    if (c == ',') c = ';';  // torch's TORCH_CUDA_ARCH_LIST spelling
+    if (c == ':') c = ';';  // torch's TORCH_CUDA_ARCH_LIST spelling
   }
   archs.erase(std::remove(archs.begin(), archs.end(), ' '), archs.end());
   return std::string("{") + "\"openmp\": " + (openmp ? "true" : "false") +

@@ -7,12 +7,15 @@
 // expf/log1pf/exp and the approximate reciprocal (an ulp or so), so a GPU-free
 // test of this op checks the algorithm, its ranges and its reduction order.
 //
-// lightning_gans::all_pairs_tile_emulate(real, fake, sign) -> (loss, row, col):
+// lightning_gans::all_pairs_tile_emulate(real, fake, sign) -> (loss, row, col, paths):
 // loss is the float64 mean (before the cast to the input dtype), row/col are
-// the sums of σ per real / fake logit in the accumulation dtype.
+// the sums of σ per real / fake logit in the accumulation dtype, and paths
+// counts the (row, chunk) pieces per path [exact, factorised K=8, factorised
+// K=4], so that tests can tell which path a regime exercised.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/scalar_tensor.h>
+#include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include <array>
@@ -46,7 +49,7 @@ double fixed_sum(const std::vector<double>& p) {
 }
 
 template <typename A, bool GRAD>
-double emulate(const std::vector<A>& R, const std::vector<A>& F, A* row_out, A* col_out) {
+double emulate(const std::vector<A>& R, const std::vector<A>& F, A* row_out, A* col_out, int64_t* paths) {
   constexpr bool kFloat = std::is_same_v<A, float>;
   const int64_t nr = R.size(), mc = F.size();
   const Plan P = make_plan(nr, mc);
@@ -86,6 +89,7 @@ double emulate(const std::vector<A>& R, const std::vector<A>& F, A* row_out, A* 
               r[k] = R[i];
               if constexpr (kFloat) q[k] = row_params(r[k], cmaxv[t], cminv[t]);
               else q[k].mode = kExact;
+              paths[q[k].mode - kExact] += 1;
             }
           }
           for (int lane = 0; lane < kLanes; ++lane) {
@@ -163,7 +167,7 @@ std::vector<A> scaled(const at::Tensor& x, double s) {
   return out;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> all_pairs_tile_emulate(const at::Tensor& real, const at::Tensor& fake,
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> all_pairs_tile_emulate(const at::Tensor& real, const at::Tensor& fake,
                                                                       double sign) {
   check_pair(real, fake, false);
   TORCH_CHECK(real.device().is_cpu(), "all_pairs_tile_emulate runs on the CPU, got ", real.device());
@@ -171,6 +175,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> all_pairs_tile_emulate(const at::
   const bool swap = n > m;  // as rel_all_pairs on CUDA: rows = the shorter side
   const at::ScalarType acc = acc_type(real.scalar_type());
   at::Tensor row = at::empty({n}, real.options().dtype(acc)), col = at::empty({m}, real.options().dtype(acc));
+  at::Tensor paths = at::zeros({3}, real.options().dtype(at::kLong));
   double total;
   auto run = [&](auto zero) {
     using A = decltype(zero);
@@ -178,18 +183,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> all_pairs_tile_emulate(const at::
     const std::vector<A> F = scaled<A>(swap ? real : fake, swap ? -sign : sign);
     A* rp = (swap ? col : row).data_ptr<A>();
     A* cp = (swap ? row : col).data_ptr<A>();
-    total = emulate<A, true>(R, F, rp, cp);
+    total = emulate<A, true>(R, F, rp, cp, paths.data_ptr<int64_t>());
   };
   if (acc == at::kDouble) run(0.0);
   else run(0.0f);
   const double loss = total * (1.0 / (double(n) * double(m)));
-  return {at::scalar_tensor(loss, real.options().dtype(at::kDouble)), row, col};
+  return {at::scalar_tensor(loss, real.options().dtype(at::kDouble)), row, col, paths};
 }
 
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(lightning_gans, m) {
-  m.def("all_pairs_tile_emulate(Tensor real, Tensor fake, float sign) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "all_pairs_tile_emulate(Tensor real, Tensor fake, float sign) -> (Tensor loss, Tensor row, Tensor col, Tensor paths)");
 }
 
 TORCH_LIBRARY_IMPL(lightning_gans, CPU, m) { m.impl("all_pairs_tile_emulate", &all_pairs_tile_emulate); }
