@@ -105,13 +105,17 @@ double emulate(const std::vector<A>& R, const std::vector<A>& F, A* row_out, A* 
               colf[c] = A(0);
             }
             A lossf = A(0);
-            for (int k = 0; k < kRowsPerWarp; ++k) {
+            for (int k = 0; k < kRowsPerWarp; ++k) {  // factorised rows first, then exact rows
               A rho = A(0);
               if (q[k].mode >= kFactK8) {
                 if constexpr (kFloat) fact_row<GRAD>(q[k], a, chain[tid], rho, colf);
-              } else if (q[k].mode == kExact) {
-                lossf += exact_row<A, GRAD>(f, valid, r[k], rho, colf);
               }
+              rowbuf[w + kWarps * k][lane] = rho;
+            }
+            for (int k = 0; k < kRowsPerWarp; ++k) {
+              if (q[k].mode != kExact) continue;
+              A rho = A(0);
+              lossf += exact_row<A, GRAD>(f, valid, r[k], rho, colf);
               rowbuf[w + kWarps * k][lane] = rho;
             }
             lossd[tid] += double(lossf);
@@ -119,10 +123,16 @@ double emulate(const std::vector<A>& R, const std::vector<A>& F, A* row_out, A* 
           }
         }
         if (GRAD) {
-          for (int tid = 0; tid < kRowTile; ++tid) {
-            const int64_t i = u * kRowTile + tid;
-            A s = A(0);
-            for (int l = 0; l < kLanes; ++l) s += rowbuf[tid][l];
+          for (int rl = 0; rl < kRowTile; ++rl) {
+            A part[kRowReducers];  // the reducing threads' values through the xor-shuffle steps
+            for (int q = 0; q < kRowReducers; ++q) part[q] = row_part(rowbuf[rl].data(), q);
+            for (int m = 1; m < kRowReducers; m <<= 1) {
+              A next[kRowReducers];
+              for (int q = 0; q < kRowReducers; ++q) next[q] = part[q] + part[q ^ m];
+              for (int q = 0; q < kRowReducers; ++q) part[q] = next[q];
+            }
+            const A s = part[0];
+            const int64_t i = u * kRowTile + rl;
             if (i < nr) rowpart[cbi * nr + i] = (t == t0) ? s : rowpart[cbi * nr + i] + s;
           }
         }

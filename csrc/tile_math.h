@@ -7,7 +7,7 @@
 //   loss = Σ_ij sp(z_ij),  row_i = Σ_j σ(z_ij),  col_j = Σ_i σ(z_ij).
 // Layout: the columns are cut into chunks of kChunk = 256 (lane l of a warp
 // owns columns l + 32c, c < kColsPerLane = 8, so loads coalesce); the rows
-// into row tiles of kRowTile = 64 (warp w of 8 owns rows w + 8k, k < 8).
+// into row tiles of kRowTile = 128 (warp w of 8 owns rows w + 8k, k < 16).
 // A block owns a rectangle of row tiles x chunks (Plan), visits every pair once
 // and adds σ to both its row and its column sum.
 //
@@ -42,7 +42,9 @@ namespace tile {
 
 constexpr int kWarps = 8, kLanes = 32, kThreads = kWarps * kLanes;
 constexpr int kColsPerLane = 8, kChunk = kLanes * kColsPerLane;  // 256 columns per chunk
-constexpr int kRowsPerWarp = 8, kRowTile = kWarps * kRowsPerWarp;  // 64 rows per row tile
+// 16 rows per warp and row tile: the per-row-tile work (row set-up, reductions)
+// is spread over 16 x 8 pairs per lane.
+constexpr int kRowsPerWarp = 16, kRowTile = kWarps * kRowsPerWarp;  // 128 rows per row tile
 constexpr double kZHi = 20.0, kZLo = -60.0, kZHiK8 = 10.0;
 // Grid sizing: at most kMaxRowBlocks row blocks (column partials cost kMaxRowBlocks·M
 // floats) and about kTargetBlocks blocks in all (several waves on 132 SMs).
@@ -140,8 +142,32 @@ struct Chain {
   float S = 0.0f, p = 1.0f, used = 0.0f, loss = 0.0f;
 };
 
+// log2 of p >= 2 (one MUFU.LG2 on the device, absolute error ~2^-22, i.e. a
+// relative error <= 2e-7 of log p >= ln 2), std::log2 on the host.
+LG_HD float fast_log2(float p) {
+#if defined(__CUDA_ARCH__)
+  float r;
+  asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(p));  // p >= 2: FTZ changes nothing
+  return r;
+#else
+  return std::log2(p);
+#endif
+}
+
+// log1pf out of line: the rare branch of flush() (S < 1), kept out of the
+// unrolled row code so that the compiler branches instead of computing both.
+#if defined(__CUDACC__)
+__host__ __device__ __noinline__
+#else
+inline
+#endif
+float log1p_cold(float s) { return log1pf(s); }
+
+// Adds log Π(1 + x) = log1p(S) to the loss and restarts the product. Usually the
+// product is large by then (the budget is full), and log p costs one MUFU; for
+// S < 1 (p < 2) the accurate log1pf keeps the relative precision of tiny S.
 LG_HD void flush(Chain& ch) {
-  ch.loss += log1pf(ch.S);
+  ch.loss += ch.S >= 1.0f ? fast_log2(ch.p) * 0.693147181f : log1p_cold(ch.S);
   ch.S = 0.0f;
   ch.p = 1.0f;
   ch.used = 0.0f;
@@ -194,7 +220,8 @@ LG_HD void fact_row(const RowParams& q, const float* a, Chain& ch, float& rho, f
 }
 
 // The lane's pairs of one row pair by pair (any values, float or double);
-// columns with valid[c] false are padding.
+// columns with valid[c] false are padding. The kernel calls it from one
+// rolled loop after the unrolled factorised rows, so it is inlined once.
 template <typename A, bool GRAD>
 LG_HD A exact_row(const A* f, const bool* valid, A r, A& rho, A* col) {
   A loss = A(0);
@@ -210,6 +237,19 @@ LG_HD A exact_row(const A* f, const bool* valid, A r, A& rho, A* col) {
     }
   }
   return loss;
+}
+
+// Sum of one row's 32 lane partials, in the kernel's order: kRowReducers
+// threads sum 32 / kRowReducers lanes each, then xor-shuffle steps 1, 2, ...
+// (thread 0's order: (q0 + q1) for 2 reducers, ((q0 + q1) + (q2 + q3)) for 4).
+constexpr int kRowReducers = kThreads / kRowTile;
+static_assert(kRowReducers >= 1 && kLanes % kRowReducers == 0, "row reduction layout");
+template <typename A>
+LG_HD A row_part(const A* lanes, int q) {
+  constexpr int w = kLanes / kRowReducers;
+  A s = A(0);
+  for (int l = q * w; l < (q + 1) * w; ++l) s += lanes[l];
+  return s;
 }
 
 // Chunk statistics: NaN-aware max (NaN if any F is NaN) and min.

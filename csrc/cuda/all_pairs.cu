@@ -63,13 +63,20 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// 3 blocks (24 warps) per SM: enough warps to hide the FMA chains' latency,
+// and it caps registers at 85 per thread (ptxas -v: no spills).
 template <typename A, bool GRAD>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 3)
     tiles_kernel(const A* R, const A* F, const float* fa, const A* cmaxv, const A* cminv, tile::Plan P, A* rowpart,
                  A* colpart, double* losspart) {
   constexpr bool kFloat = std::is_same_v<A, float>;
-  __shared__ A rowbuf[kRowTile][kLanes + 1];  // +1: lanes of one row hit different banks
-  __shared__ double colbuf[GRAD ? kWarps : 1][kChunk];
+  // rowbuf (per row tile) and colbuf (per chunk, after a __syncthreads) share memory:
+  // with float64 both would not fit in 48 KB of static shared memory.
+  constexpr size_t kRowBytes = sizeof(A) * kRowTile * (kLanes + 1);  // +1: a row's lanes in different banks
+  constexpr size_t kColBytes = sizeof(double) * kWarps * kChunk;
+  __shared__ __align__(16) unsigned char smem[kRowBytes > kColBytes ? kRowBytes : kColBytes];
+  auto rowbuf = reinterpret_cast<A(*)[kLanes + 1]>(smem);
+  auto colbuf = reinterpret_cast<double(*)[kChunk]>(smem);
   __shared__ double red[kThreads];
   const int lane = threadIdx.x % kLanes, warp = threadIdx.x / kLanes;
   const int64_t bid = blockIdx.x, rbi = bid / P.cb, cbi = bid % P.cb;
@@ -101,6 +108,7 @@ __global__ void __launch_bounds__(kThreads)
       A lossf = A(0);
       // Lanes 0..7 set up the warp's 8 rows; every lane then reads them with one
       // broadcast load per row (warp-uniform: the path never diverges in a warp).
+      int my_mode = tile::kSkip;
       if (lane < kRowsPerWarp) {
         const int64_t i = tile::row_of(u, warp, lane);
         tile::RowParams q{0.0f, 0.0f, tile::kSkip};
@@ -112,18 +120,27 @@ __global__ void __launch_bounds__(kThreads)
         }
         rowq[warp][lane] = q;
         rowr[warp][lane] = r;
+        my_mode = q.mode;
       }
+      const unsigned exact_rows = __ballot_sync(0xffffffffu, my_mode == tile::kExact);  // bit k: row k
       __syncwarp();
-      // Unrolled: shared-memory addresses become constants and no loop counter is kept.
+      // Factorised rows unrolled (shared-memory addresses become constants, no loop
+      // counter); exact rows (rare) afterwards in one rolled loop, so that the long
+      // exact code is inlined once. The emulation keeps this order.
 #pragma unroll
       for (int k = 0; k < kRowsPerWarp; ++k) {
         const tile::RowParams q = rowq[warp][k];
         A rho = A(0);
-        if (q.mode >= tile::kFactK8) {  // the common case first: one compare and branch
+        if (q.mode >= tile::kFactK8) {
           if constexpr (kFloat) tile::fact_row<GRAD>(q, a, chain, rho, colf);
-        } else if (q.mode == tile::kExact) {
-          lossf += tile::exact_row<A, GRAD>(f, valid, rowr[warp][k], rho, colf);
         }
+        if (GRAD) rowbuf[warp + kWarps * k][lane] = rho;
+      }
+#pragma unroll 1
+      for (unsigned m = exact_rows; m != 0; m &= m - 1) {  // warp-uniform
+        const int k = __ffs(m) - 1;
+        A rho = A(0);
+        lossf += tile::exact_row<A, GRAD>(f, valid, rowr[warp][k], rho, colf);
         if (GRAD) rowbuf[warp + kWarps * k][lane] = rho;
       }
       __syncwarp();  // rowq is rewritten for the next row tile
@@ -132,11 +149,13 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int c = 0; c < kColsPerLane; ++c) cold[c] += double(colf[c]);
         __syncthreads();
-        if (threadIdx.x < kRowTile) {
-          const int64_t i = u * kRowTile + threadIdx.x;  // = row_of(u, w, k) for threadIdx.x = w + 8k
-          A s = A(0);
-          for (int l = 0; l < kLanes; ++l) s += rowbuf[threadIdx.x][l];
-          if (i < P.nr) {
+        {  // every thread: a part of one row's lanes, then xor shuffles
+          const int rl = threadIdx.x / tile::kRowReducers, q = threadIdx.x % tile::kRowReducers;
+          A s = tile::row_part(rowbuf[rl], q);
+#pragma unroll
+          for (int m = 1; m < tile::kRowReducers; m <<= 1) s += __shfl_xor_sync(0xffffffffu, s, m);
+          const int64_t i = u * kRowTile + rl;  // = row_of(u, w, k) for rl = w + kWarps k
+          if (q == 0 && i < P.nr) {
             A* dst = rowpart + cbi * P.nr + i;  // this block's own partial: no other writer
             *dst = (t == t0) ? s : *dst + s;
           }
