@@ -37,6 +37,12 @@
 #include <cmath>
 #endif
 
+#if defined(__CUDACC__)
+#define LG_UNROLL _Pragma("unroll")
+#else
+#define LG_UNROLL
+#endif
+
 namespace lightning_gans {
 namespace tile {
 
@@ -157,11 +163,14 @@ LG_HD float fast_log2(float p) {
 // log1pf out of line: the rare branch of flush() (S < 1), kept out of the
 // unrolled row code so that the compiler branches instead of computing both.
 #if defined(__CUDACC__)
-__host__ __device__ __noinline__
+static __host__ __device__ __noinline__  // static: one copy per translation unit, no ODR clash
 #else
 inline
 #endif
-float log1p_cold(float s) { return log1pf(s); }
+    float
+    log1p_cold(float s) {
+  return log1pf(s);
+}
 
 // Adds log Π(1 + x) = log1p(S) to the loss and restarts the product. Usually the
 // product is large by then (the budget is full), and log p costs one MUFU; for
@@ -185,7 +194,7 @@ template <int K, bool GRAD>
 LG_HD void fact_group(const float* a, int c0, float b, Chain& ch, float& rho, float* col) {
   float x[K], pprev[K];
   float S = ch.S, p = ch.p;
-#pragma unroll
+LG_UNROLL
   for (int c = 0; c < K; ++c) {
     x[c] = a[c0 + c] * b;
     pprev[c] = p;
@@ -196,7 +205,7 @@ LG_HD void fact_group(const float* a, int c0, float b, Chain& ch, float& rho, fl
   ch.p = p;
   if (GRAD) {
     float inv = fast_rcp(p);  // 1 / p_{K-1}
-#pragma unroll
+LG_UNROLL
     for (int c = K - 1; c >= 0; --c) {
       const float y = pprev[c] * inv;  // p_{c-1} / p_c = 1 / (1 + x_c)
       rho = fmaf(x[c], y, rho);        // σ_c = x_c y
@@ -225,7 +234,7 @@ LG_HD void fact_row(const RowParams& q, const float* a, Chain& ch, float& rho, f
 template <typename A, bool GRAD>
 LG_HD A exact_row(const A* f, const bool* valid, A r, A& rho, A* col) {
   A loss = A(0);
-#pragma unroll
+LG_UNROLL
   for (int c = 0; c < kColsPerLane; ++c) {
     if (!valid[c]) continue;
     A sp, sg;
