@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# First run on a GPU (`make gpu-check`, < 8 minutes on one H100/H200): build the
+# First run on a GPU (`make gpu-check`, ~7 minutes on one H100/H200; each step has a
+# timeout: build 6, tests 5, benchmarks 3 + 1 minutes): build the
 # extension with CUDA for sm_90 only, run the CUDA tests and the tile emulation
 # tests, benchmark the CUDA kernels (the tiled all-pairs kernel and, for
 # comparison, the legacy one), and write benchmarks/results/gpu_<date>.{md,json,png}
@@ -38,12 +39,12 @@ timeout 300 "$PY" -m pytest tests/test_ops_cuda.py tests/test_tile_emulation.py 
 # 3. Benchmarks (lightning_gans/cli/bench; `lgans-bench` is the same entry point).
 bench() { timeout "$1" "$PY" -c "import sys; from lightning_gans.cli.bench import main; sys.exit(main(sys.argv[1:]))" "${@:2}"; }
 echo "gpu-check: benchmark (tiled all-pairs kernel)"
-bench 200 --device cuda --dtypes float32,bfloat16 --sizes 1M,16M,64M --pair-sizes 4K,16K,64K \
-  --reps 10 --budget 4 --json "$base.json" --md "$base.md" --plot "$base.png" > "$base.bench.log" 2>&1 \
+bench 180 --device cuda --dtypes float32,bfloat16 --sizes 1M,64M --pair-sizes 4K,16K,64K \
+  --reps 5 --budget 3 --json "$base.json" --md "$base.md" --plot "$base.png" > "$base.bench.log" 2>&1 \
   || { echo "gpu-check: benchmark failed (log: $base.bench.log)" >&2; status=1; }
 echo "gpu-check: benchmark (legacy all-pairs kernel, for comparison)"
-LIGHTNING_GANS_CUDA_ALL_PAIRS=legacy bench 100 --device cuda --dtypes float32 --ops relativistic_all_pairs \
-  --impls fused --passes fwd,fwd+bwd --pair-sizes 4K,16K,64K --reps 10 --budget 4 \
+LIGHTNING_GANS_CUDA_ALL_PAIRS=legacy bench 60 --device cuda --dtypes float32 --ops relativistic_all_pairs \
+  --impls fused --passes fwd,fwd+bwd --pair-sizes 4K,16K,64K --reps 5 --budget 3 \
   --json "$base.allpairs_legacy.json" > "$base.bench_legacy.log" 2>&1 \
   || { echo "gpu-check: legacy benchmark failed (log: $base.bench_legacy.log)" >&2; status=1; }
 
