@@ -29,6 +29,11 @@ bench: install
 bench-smoke: install
 	lgans-bench --quick --json /tmp/lgans-bench-smoke.json
 
+# First GPU run: build for sm_90, CUDA + tile-emulation tests, CUDA benchmarks
+# -> benchmarks/results/gpu_<date>.{md,json,png}. Fails with one line without a GPU.
+gpu-check:
+	bash scripts/gpu_check.sh
+
 clean:
 	rm -rf build .install.stamp lightning_gans/_C*.so *.egg-info
 

@@ -1,7 +1,12 @@
 // Scalar math shared by the CPU and CUDA kernels, so both compute the same
-// formulas (SPEC.md, "Stable forms"). Everything is written in terms of
+// formulas (docs/theory.md, "Stable forms"). Everything is written in terms of
 // e = exp(-|z|) <= 1, which never overflows: sp(z) = max(z, 0) + log1p(e),
-// σ(z) = 1/(1+e) for z >= 0 and e/(1+e) otherwise. NaN propagates (log1p(NaN)).
+// σ(z) = 1/(1+e) for z >= 0 and e/(1+e) otherwise.
+//
+// NaN in gives NaN out, explicitly: a comparison such as `z > 0 ? z : 0` maps
+// NaN to 0 (every comparison with NaN is false), so each function returns z
+// itself when z != z instead of relying on which libm call happens to see it.
+// ±inf: sp(+inf) = +inf, sp(-inf) = 0, σ(+inf) = 1, σ(-inf) = 0.
 #pragma once
 
 #if defined(__CUDACC__)
@@ -26,22 +31,23 @@ template <typename T>
 LG_HD void softplus_sigmoid(T z, T& sp, T& sig) {
   const T e = lg_exp(-lg_abs(z));
   const T inv = T(1) / (T(1) + e);
-  // z > 0 written as a comparison (not max) so a NaN z stays NaN.
   sp = (z > T(0) ? z : T(0)) + lg_log1p(e);
   sig = z >= T(0) ? inv : e * inv;
-  if (z != z) sig = z;
+  if (z != z) sp = sig = z;  // NaN: the comparisons above chose a branch arbitrarily
 }
 
 template <typename T>
 LG_HD T softplus(T z) {
-  return (z > T(0) ? z : T(0)) + lg_log1p(lg_exp(-lg_abs(z)));
+  const T sp = (z > T(0) ? z : T(0)) + lg_log1p(lg_exp(-lg_abs(z)));
+  return z != z ? z : sp;
 }
 
 template <typename T>
 LG_HD T sigmoid(T z) {
   const T e = lg_exp(-lg_abs(z));
   const T inv = T(1) / (T(1) + e);
-  return z >= T(0) ? inv : (z != z ? z : e * inv);
+  const T sig = z >= T(0) ? inv : e * inv;
+  return z != z ? z : sig;
 }
 
 }  // namespace math

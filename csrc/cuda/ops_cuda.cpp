@@ -1,18 +1,24 @@
 // CUDA implementations of the lightning_gans ops (same formulas as
 // cpu/ops_cpu.cpp). Nothing here synchronises with the host: the incoming
 // gradient and batch statistics stay on the device and kernels read them
-// through pointers. Launches go on the current stream of the inputs' device.
+// through pointers. Every op runs under a device guard on its inputs' device
+// and launches on that device's current stream.
+//
+// The elementwise forwards return their saved gradients EMPTY (the contract of
+// csrc/ops.cpp allows it): each backward recomputes σ from the inputs, reading
+// x once and writing dx once, instead of the forward writing N values that the
+// backward then reads again.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
-#include <ATen/ops/mul.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <tuple>
 
-#include "../all_pairs_backward.h"
 #include "../checks.h"
 #include "kernels.h"
 
@@ -22,162 +28,278 @@ namespace {
 using at::Tensor;
 using cuda::DType;
 
-DType dtype_of(const Tensor& t) { return dtype_tag<DType>(t); }
+DType tag(const Tensor& t) { return dtype_tag<DType>(t); }
 
 cudaStream_t stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 
-const double* dptr(const Tensor& t) { return t.data_ptr<double>(); }
+Tensor doubles(const Tensor& like, int64_t n) { return at::empty({n}, like.options().dtype(at::kDouble)); }
 
-// Device-side [sum sp(z), sum σ(z)] (or [sum x, 0] with identity), two levels.
-Tensor sums(const Tensor& x, const Tensor* y, double a, double c, double b, const double* shift, double shift_scale,
-            bool want_sig, bool identity = false) {
-  const int64_t n = x.numel(), np = cuda::num_partials(n);
-  const auto dopt = x.options().dtype(at::kDouble);
-  Tensor partials = at::empty({2 * np}, dopt), res = at::empty({2}, dopt);
-  cuda::sp_partials(dtype_of(x), x.data_ptr(), y ? y->data_ptr() : nullptr, n, a, c, b, shift, shift_scale, want_sig,
-                    identity, partials.data_ptr<double>(), stream());
-  cuda::reduce(dptr(partials), np, 2, res.data_ptr<double>(), stream());
-  return res;
+Tensor acc_empty(const Tensor& like, int64_t n) {
+  return at::empty({n}, like.options().dtype(acc_type(like.scalar_type())));
 }
 
-Tensor loss_from(const Tensor& like, const Tensor& r0, double w0, const Tensor* r1 = nullptr, double w1 = 0.0) {
-  Tensor out = at::empty({}, like.options());
-  cuda::write_loss(dtype_of(like), out.data_ptr(), dptr(r0), w0, r1 ? dptr(*r1) : nullptr, w1, stream());
-  return out;
-}
-
-// grad (0-d, any float dtype) times k, as a device double.
-Tensor gscale(const Tensor& grad, const Tensor& like, double k) {
+// The upstream gradient: one element, on the inputs' device, a float dtype (read by the kernels).
+DType grad_tag(const Tensor& grad, const Tensor& like) {
   check_grad(grad, like);
-  return grad.reshape({}).to(at::kDouble).mul(k).contiguous();
+  const auto s = grad.scalar_type();
+  TORCH_CHECK(s == at::kFloat || s == at::kDouble || s == at::kHalf || s == at::kBFloat16,
+              "grad must be a floating tensor, got ", s);
+  return tag(grad);
 }
 
-Tensor sig_affine(const Tensor& x, double a, const double* shift, double shift_scale, const Tensor& coef,
-                  const Tensor* add) {
-  Tensor out = at::empty_like(x);
-  cuda::sig_affine(dtype_of(x), x.data_ptr(), nullptr, x.numel(), a, 0.0, 0.0, shift, shift_scale, dptr(coef),
-                   add ? dptr(*add) : nullptr, out.data_ptr(), nullptr, nullptr, nullptr, stream());
-  return out;
+// A tensor the forward saved: on `like`'s device, in `dtype`, with n elements.
+void check_saved(const Tensor& t, const Tensor& like, at::ScalarType dtype, int64_t n, const char* op,
+                 const char* name) {
+  TORCH_CHECK(t.device() == like.device(), op, ": ", name, " must be on ", like.device(), ", got ", t.device());
+  TORCH_CHECK(t.scalar_type() == dtype, op, ": ", name, " must be ", dtype, ", got ", t.scalar_type());
+  TORCH_CHECK(t.dim() == 1 && t.numel() == n, op, ": ", name, " must have shape (", n, "), got ", t.sizes());
 }
 
-// A unit upstream gradient on the device (no host synchronisation).
-Tensor unit(const Tensor& like) { return at::empty({}, like.options()).fill_(1.0); }
-
-Tensor no_grad_like(const Tensor& x) { return at::empty({0}, x.options()); }
-
-// The elementwise forwards return, with with_grad, the gradient for a unit
-// upstream gradient (the schema of ops.cpp); the backward is grad_scale.
-// On the GPU these ops are memory-bound, so the gradient is a second launch.
-Tensor softplus_mean_backward(const Tensor& grad, const Tensor& x_, double sign) {
-  check_logits(x_, "x");
-  const c10::cuda::CUDAGuard guard(x_.device());
-  const Tensor x = x_.contiguous();
-  return sig_affine(x, sign, nullptr, 0.0, gscale(grad, x, sign / x.numel()), nullptr);
+// A saved unit gradient g: empty (recompute) or (n,) in the accumulation dtype.
+bool has_saved(const Tensor& g, const Tensor& x, const char* op, const char* name) {
+  if (g.numel() == 0) return false;
+  check_saved(g, x, acc_type(x.scalar_type()), x.numel(), op, name);
+  return true;
 }
 
-std::tuple<Tensor, Tensor> sgan_d_backward(const Tensor& grad, const Tensor& real_, const Tensor& fake_) {
-  check_pair(real_, fake_, false);
-  const c10::cuda::CUDAGuard guard(real_.device());
-  const Tensor real = real_.contiguous(), fake = fake_.contiguous();
-  return {sig_affine(real, -1.0, nullptr, 0.0, gscale(grad, real, -1.0 / real.numel()), nullptr),
-          sig_affine(fake, 1.0, nullptr, 0.0, gscale(grad, real, 1.0 / fake.numel()), nullptr)};
+Tensor finish(const Tensor& like, const Tensor& partials, int64_t G, const cuda::Finish& f) {
+  Tensor loss = at::empty({}, like.options());
+  cuda::reduce_level2(tag(like), partials.data_ptr<double>(), G, f, loss.data_ptr(), stream());
+  return loss;
 }
 
-std::tuple<Tensor, Tensor> rel_paired_backward(const Tensor& grad, const Tensor& real_, const Tensor& fake_,
-                                               double sign) {
-  check_pair(real_, fake_, true);
-  const c10::cuda::CUDAGuard guard(real_.device());
-  const Tensor real = real_.contiguous(), fake = fake_.contiguous();
-  const Tensor k = gscale(grad, real, sign / real.numel()), neg_k = gscale(grad, real, -sign / real.numel());
-  Tensor gr = at::empty_like(real), gf = at::empty_like(fake);
-  cuda::sig_affine(dtype_of(real), real.data_ptr(), fake.data_ptr(), real.numel(), -sign, sign, 0.0, nullptr, 0.0,
-                   dptr(neg_k), nullptr, gr.data_ptr(), dptr(k), nullptr, gf.data_ptr(), stream());
-  return {gr, gf};
-}
-
+// ---------------------------------------------------------------- forwards
 std::tuple<Tensor, Tensor> softplus_mean(const Tensor& x_, double sign, bool with_grad) {
   check_logits(x_, "x");
   const c10::cuda::CUDAGuard guard(x_.device());
   const Tensor x = x_.contiguous();
-  Tensor loss = loss_from(x, sums(x, nullptr, sign, 0.0, 0.0, nullptr, 0.0, false), 1.0 / x.numel());
-  return {loss, with_grad ? softplus_mean_backward(unit(x), x, sign) : no_grad_like(x)};
+  const int64_t n = x.numel(), G = cuda::reduce_blocks(tag(x), n);
+  Tensor partials = doubles(x, 4 * G);
+  cuda::Seg s;
+  s.x = x.data_ptr();
+  s.n = n;
+  s.a = sign;
+  cuda::reduce_level1(tag(x), cuda::Reduce::sp, &s, 1, G, nullptr, partials.data_ptr<double>(), stream());
+  cuda::Finish f;
+  f.w[0] = 1.0 / n;
+  return {finish(x, partials, G, f), acc_empty(x, 0)};
 }
 
 std::tuple<Tensor, Tensor, Tensor> sgan_d(const Tensor& real_, const Tensor& fake_, bool with_grad) {
   check_pair(real_, fake_, false);
   const c10::cuda::CUDAGuard guard(real_.device());
   const Tensor real = real_.contiguous(), fake = fake_.contiguous();
-  const Tensor sr = sums(real, nullptr, -1.0, 0.0, 0.0, nullptr, 0.0, false);
-  const Tensor sf = sums(fake, nullptr, 1.0, 0.0, 0.0, nullptr, 0.0, false);
-  Tensor loss = loss_from(real, sr, 1.0 / real.numel(), &sf, 1.0 / fake.numel());
-  if (!with_grad) return {loss, no_grad_like(real), no_grad_like(fake)};
-  auto [dr, df] = sgan_d_backward(unit(real), real, fake);
-  return {loss, dr, df};
+  const int64_t n = real.numel(), m = fake.numel(), G = cuda::reduce_blocks(tag(real), n + m);
+  Tensor partials = doubles(real, 4 * G);
+  cuda::Seg s[2];
+  s[0].x = real.data_ptr(), s[0].n = n, s[0].a = -1.0;  // sp(-r)
+  s[1].x = fake.data_ptr(), s[1].n = m, s[1].a = 1.0;   // sp(f)
+  cuda::reduce_level1(tag(real), cuda::Reduce::sp, s, 2, G, nullptr, partials.data_ptr<double>(), stream());
+  cuda::Finish f;
+  f.w[0] = 1.0 / n;
+  f.w[2] = 1.0 / m;
+  return {finish(real, partials, G, f), acc_empty(real, 0), acc_empty(fake, 0)};
 }
 
+// z_i = sign (f_i - r_i)
 std::tuple<Tensor, Tensor> rel_paired(const Tensor& real_, const Tensor& fake_, double sign, bool with_grad) {
   check_pair(real_, fake_, true);
   const c10::cuda::CUDAGuard guard(real_.device());
   const Tensor real = real_.contiguous(), fake = fake_.contiguous();
-  Tensor loss = loss_from(real, sums(real, &fake, -sign, sign, 0.0, nullptr, 0.0, false), 1.0 / real.numel());
-  if (!with_grad) return {loss, no_grad_like(fake)};
-  return {loss, std::get<1>(rel_paired_backward(unit(real), real, fake, sign))};
+  const int64_t n = real.numel(), G = cuda::reduce_blocks(tag(real), 2 * n);
+  Tensor partials = doubles(real, 4 * G);
+  cuda::Seg s;
+  s.x = real.data_ptr(), s.y = fake.data_ptr(), s.n = n, s.a = -sign, s.c = sign;
+  cuda::reduce_level1(tag(real), cuda::Reduce::sp, &s, 1, G, nullptr, partials.data_ptr<double>(), stream());
+  cuda::Finish f;
+  f.w[0] = 1.0 / n;
+  return {finish(real, partials, G, f), acc_empty(fake, 0)};
 }
 
-Tensor grad_scale(const Tensor& grad, const Tensor& dx, double alpha) {
-  check_grad(grad, dx);
-  const c10::cuda::CUDAGuard guard(dx.device());
-  return alpha == 1.0 ? dx.mul(grad) : dx.mul(grad.mul(alpha));
+// a_i = sign (m_f - r_i), b_j = sign (f_j - m_r); stats = [m_r, m_f, Σσ(a), Σσ(b)]
+std::tuple<Tensor, Tensor> rel_average(const Tensor& real_, const Tensor& fake_, double sign) {
+  check_pair(real_, fake_, false);
+  const c10::cuda::CUDAGuard guard(real_.device());
+  const Tensor real = real_.contiguous(), fake = fake_.contiguous();
+  const int64_t n = real.numel(), m = fake.numel(), G = cuda::reduce_blocks(tag(real), n + m);
+  Tensor sums = doubles(real, 4 * G), partials = doubles(real, 4 * G), stats = doubles(real, 4);
+  cuda::Seg s[2];
+  s[0].x = real.data_ptr(), s[0].n = n;
+  s[1].x = fake.data_ptr(), s[1].n = m;
+  cuda::reduce_level1(tag(real), cuda::Reduce::sum, s, 2, G, nullptr, sums.data_ptr<double>(), stream());
+  s[0].a = -sign, s[0].shift_src = 1, s[0].shift_coef = sign;  // + sign m_f
+  s[1].a = sign, s[1].shift_src = 0, s[1].shift_coef = -sign;  // - sign m_r
+  cuda::reduce_level1(tag(real), cuda::Reduce::sp_sig, s, 2, G, sums.data_ptr<double>(), partials.data_ptr<double>(),
+                      stream());
+  cuda::Finish f;
+  f.w[0] = 0.5 / n;
+  f.w[2] = 0.5 / m;
+  f.mean_partials = sums.data_ptr<double>();
+  f.n0 = double(n);
+  f.n1 = double(m);
+  f.stats = stats.data_ptr<double>();
+  return {finish(real, partials, G, f), stats};
 }
 
+bool legacy_all_pairs() {
+  const char* v = std::getenv("LIGHTNING_GANS_CUDA_ALL_PAIRS");
+  return v != nullptr && std::strcmp(v, "legacy") == 0;
+}
+
+std::tuple<Tensor, Tensor, Tensor> rel_all_pairs_legacy(const Tensor& real, const Tensor& fake, double sign,
+                                                        bool with_grad) {
+  const int64_t n = real.numel(), m = fake.numel();
+  const bool f64 = real.scalar_type() == at::kDouble;
+  Tensor R = acc_empty(real, n), F = acc_empty(real, m);
+  cuda::legacy::scale_to_acc(tag(real), real.data_ptr(), n, sign, R.data_ptr(), stream());
+  cuda::legacy::scale_to_acc(tag(fake), fake.data_ptr(), m, sign, F.data_ptr(), stream());
+  Tensor row = acc_empty(real, with_grad ? n : 0), col = acc_empty(real, with_grad ? m : 0);
+  Tensor row_loss = doubles(real, n), loss = at::empty({}, real.options());
+  cuda::legacy::pair_strips(f64, R.data_ptr(), n, F.data_ptr(), m, 1.0, row_loss.data_ptr<double>(),
+                            with_grad ? row.data_ptr() : nullptr, stream());
+  if (with_grad) {
+    cuda::legacy::pair_strips(f64, F.data_ptr(), m, R.data_ptr(), n, -1.0, nullptr, col.data_ptr(), stream());
+  }
+  cuda::legacy::sum_to_loss(tag(real), row_loss.data_ptr<double>(), n, 1.0 / (double(n) * m), loss.data_ptr(),
+                            stream());
+  return {loss, row, col};
+}
+
+// Tiles need rows <= columns for enough blocks when N << M or N >> M, so for
+// N > M the roles swap: rows = fake with R = -sign f, columns = real with
+// F = -sign r, which gives the same z_ij = sign (f_j - r_i).
 std::tuple<Tensor, Tensor, Tensor> rel_all_pairs(const Tensor& real_, const Tensor& fake_, double sign,
                                                  bool with_grad) {
   check_pair(real_, fake_, false);
   const c10::cuda::CUDAGuard guard(real_.device());
   const Tensor real = real_.contiguous(), fake = fake_.contiguous();
+  if (legacy_all_pairs()) return rel_all_pairs_legacy(real, fake, sign, with_grad);
   const int64_t n = real.numel(), m = fake.numel();
-  const auto acc = real.options().dtype(acc_type(real.scalar_type()));
+  const bool swap = n > m;
+  const Tensor& rows = swap ? fake : real;
+  const Tensor& cols = swap ? real : fake;
+  const int64_t nr = rows.numel(), mc = cols.numel();
+  const tile::Plan P = cuda::all_pairs_plan(nr, mc);
   const bool f64 = real.scalar_type() == at::kDouble;
-  // z_ij = F_j - R_i with R = sign r, F = sign f (O(N + M) scratch).
-  Tensor R = at::empty({n}, acc), F = at::empty({m}, acc);
-  cuda::scale_to_acc(dtype_of(real), real.data_ptr(), n, sign, R.data_ptr(), stream());
-  cuda::scale_to_acc(dtype_of(fake), fake.data_ptr(), m, sign, F.data_ptr(), stream());
-  Tensor row = at::empty({with_grad ? n : 0}, acc), col = at::empty({with_grad ? m : 0}, acc);
-  Tensor row_loss = at::empty({n}, real.options().dtype(at::kDouble)), res = at::empty({2}, row_loss.options());
-  // Rows: sum_j sp(F_j - R_i) and sum_j σ; columns: sum_i σ(F_j - R_i) = σ(-(R_i - F_j)).
-  cuda::pair_strips(f64, R.data_ptr(), n, F.data_ptr(), m, 1.0, row_loss.data_ptr<double>(),
-                    with_grad ? row.data_ptr() : nullptr, stream());
-  if (with_grad) cuda::pair_strips(f64, F.data_ptr(), m, R.data_ptr(), n, -1.0, nullptr, col.data_ptr(), stream());
-  cuda::reduce(dptr(row_loss), n, 1, res.data_ptr<double>(), stream());
-  return {loss_from(real, res, 1.0 / (static_cast<double>(n) * m)), row, col};
+  Tensor R = acc_empty(real, nr), F = acc_empty(real, mc), cmax = acc_empty(real, P.nct), cmin = acc_empty(real, P.nct);
+  Tensor fa = at::empty({f64 ? 0 : mc}, real.options().dtype(at::kFloat));
+  Tensor rowpart = acc_empty(real, with_grad ? P.cb * nr : 0), colpart = acc_empty(real, with_grad ? P.rb * mc : 0);
+  Tensor losspart = doubles(real, P.rb * P.cb), loss = at::empty({}, real.options());
+  Tensor row = acc_empty(real, with_grad ? n : 0), col = acc_empty(real, with_grad ? m : 0);
+  cuda::AllPairsArgs g;
+  g.rows = rows.data_ptr(), g.cols = cols.data_ptr(), g.nr = nr, g.mc = mc;
+  g.row_scale = swap ? -sign : sign, g.col_scale = swap ? -sign : sign, g.grad = with_grad;
+  g.R = R.data_ptr(), g.F = F.data_ptr(), g.cmax = cmax.data_ptr(), g.cmin = cmin.data_ptr();
+  g.rowpart = with_grad ? rowpart.data_ptr() : nullptr, g.colpart = with_grad ? colpart.data_ptr() : nullptr;
+  g.fa = f64 ? nullptr : fa.data_ptr<float>(), g.losspart = losspart.data_ptr<double>();
+  g.row_out = with_grad ? (swap ? col : row).data_ptr() : nullptr;
+  g.col_out = with_grad ? (swap ? row : col).data_ptr() : nullptr;
+  g.loss = loss.data_ptr(), g.loss_scale = 1.0 / (double(n) * double(m));
+  cuda::all_pairs_forward(tag(real), g, stream());
+  return {loss, row, col};
 }
 
-std::tuple<Tensor, Tensor> rel_average(const Tensor& real_, const Tensor& fake_, double sign) {
+// ---------------------------------------------------------------- backwards
+Tensor softplus_mean_backward(const Tensor& grad, const Tensor& x_, const Tensor& g, double sign) {
+  check_logits(x_, "x");
+  const DType gd = grad_tag(grad, x_);
+  const c10::cuda::CUDAGuard guard(x_.device());
+  const Tensor x = x_.contiguous();
+  Tensor dx = at::empty_like(x);
+  if (has_saved(g, x, "softplus_mean_backward", "g")) {
+    cuda::saved_backward(tag(x), g.contiguous().data_ptr(), x.numel(), 1.0, grad.data_ptr(), gd, dx.data_ptr(),
+                         nullptr, stream());
+    return dx;
+  }
+  cuda::BwdSeg s;  // dx = grad (sign/N) σ(sign x)
+  s.x = x.data_ptr(), s.n = x.numel(), s.a = sign, s.coef = sign / x.numel(), s.out = dx.data_ptr();
+  cuda::sigmoid_backward(tag(x), &s, 1, grad.data_ptr(), gd, nullptr, stream());
+  return dx;
+}
+
+std::tuple<Tensor, Tensor> sgan_d_backward(const Tensor& grad, const Tensor& real_, const Tensor& fake_,
+                                           const Tensor& g_real, const Tensor& g_fake) {
   check_pair(real_, fake_, false);
+  const DType gd = grad_tag(grad, real_);
   const c10::cuda::CUDAGuard guard(real_.device());
   const Tensor real = real_.contiguous(), fake = fake_.contiguous();
-  const int64_t n = real.numel(), m = fake.numel();
-  const Tensor sr = sums(real, nullptr, 1.0, 0.0, 0.0, nullptr, 0.0, false, true);
-  const Tensor sf = sums(fake, nullptr, 1.0, 0.0, 0.0, nullptr, 0.0, false, true);
-  // a_i = -sign r_i + sign m_f,  b_j = sign f_j - sign m_r  (means read on the device)
-  const Tensor sa = sums(real, nullptr, -sign, 0.0, 0.0, dptr(sf), sign / m, true);
-  const Tensor sb = sums(fake, nullptr, sign, 0.0, 0.0, dptr(sr), -sign / n, true);
-  Tensor stats = at::empty({4}, real.options().dtype(at::kDouble));
-  cuda::write_average_stats(stats.data_ptr<double>(), dptr(sr), n, dptr(sf), m, dptr(sa), dptr(sb), stream());
-  return {loss_from(real, sa, 0.5 / n, &sb, 0.5 / m), stats};
+  Tensor dr = at::empty_like(real), df = at::empty_like(fake);
+  const bool saved_r = has_saved(g_real, real, "sgan_d_backward", "g_real");
+  const bool saved_f = has_saved(g_fake, fake, "sgan_d_backward", "g_fake");
+  TORCH_CHECK(saved_r == saved_f, "sgan_d_backward: g_real and g_fake must both be saved or both be empty");
+  if (saved_r) {
+    cuda::saved_backward(tag(real), g_real.contiguous().data_ptr(), real.numel(), 1.0, grad.data_ptr(), gd,
+                         dr.data_ptr(), nullptr, stream());
+    cuda::saved_backward(tag(fake), g_fake.contiguous().data_ptr(), fake.numel(), 1.0, grad.data_ptr(), gd,
+                         df.data_ptr(), nullptr, stream());
+    return {dr, df};
+  }
+  cuda::BwdSeg s[2];  // d/dr = -grad σ(-r)/N, d/df = grad σ(f)/M
+  s[0].x = real.data_ptr(), s[0].n = real.numel(), s[0].a = -1.0, s[0].coef = -1.0 / real.numel();
+  s[0].out = dr.data_ptr();
+  s[1].x = fake.data_ptr(), s[1].n = fake.numel(), s[1].a = 1.0, s[1].coef = 1.0 / fake.numel();
+  s[1].out = df.data_ptr();
+  cuda::sigmoid_backward(tag(real), s, 2, grad.data_ptr(), gd, nullptr, stream());
+  return {dr, df};
+}
+
+std::tuple<Tensor, Tensor> rel_paired_backward(const Tensor& grad, const Tensor& real_, const Tensor& fake_,
+                                               const Tensor& g, double sign) {
+  check_pair(real_, fake_, true);
+  const DType gd = grad_tag(grad, real_);
+  const c10::cuda::CUDAGuard guard(real_.device());
+  const Tensor real = real_.contiguous(), fake = fake_.contiguous();
+  Tensor dr = at::empty_like(real), df = at::empty_like(fake);
+  if (has_saved(g, fake, "rel_paired_backward", "g")) {
+    cuda::saved_backward(tag(real), g.contiguous().data_ptr(), real.numel(), 1.0, grad.data_ptr(), gd, df.data_ptr(),
+                         dr.data_ptr(), stream());
+    return {dr, df};
+  }
+  cuda::BwdSeg s;  // d/df = grad (sign/N) σ(sign (f - r)), d/dr = -d/df
+  s.x = real.data_ptr(), s.y = fake.data_ptr(), s.n = real.numel(), s.a = -sign, s.c = sign;
+  s.coef = sign / real.numel(), s.out = df.data_ptr(), s.out_neg = dr.data_ptr();
+  cuda::sigmoid_backward(tag(real), &s, 1, grad.data_ptr(), gd, nullptr, stream());
+  return {dr, df};
+}
+
+std::tuple<Tensor, Tensor> rel_all_pairs_backward(const Tensor& grad, const Tensor& real_, const Tensor& fake_,
+                                                  const Tensor& row_, const Tensor& col_, double sign) {
+  check_pair(real_, fake_, false);
+  const DType gd = grad_tag(grad, real_);
+  const int64_t n = real_.numel(), m = fake_.numel();
+  TORCH_CHECK(row_.numel() == n && col_.numel() == m,
+              "rel_all_pairs_backward: row/col sums missing or of the wrong size (the forward ran with "
+              "with_grad=False?): expected (", n, ") and (", m, "), got ", row_.sizes(), " and ", col_.sizes());
+  const auto acc = acc_type(real_.scalar_type());
+  check_saved(row_, real_, acc, n, "rel_all_pairs_backward", "row");
+  check_saved(col_, real_, acc, m, "rel_all_pairs_backward", "col");
+  const c10::cuda::CUDAGuard guard(real_.device());
+  const Tensor row = row_.contiguous(), col = col_.contiguous();
+  Tensor dr = at::empty_like(real_, at::MemoryFormat::Contiguous), df = at::empty_like(fake_, at::MemoryFormat::Contiguous);
+  // dL/dr_i = -k row_i, dL/df_j = k col_j, k = grad sign / (N M)
+  cuda::all_pairs_backward(tag(real_), grad.data_ptr(), gd, sign / (double(n) * double(m)), row.data_ptr(), n,
+                           col.data_ptr(), m, dr.data_ptr(), df.data_ptr(), stream());
+  return {dr, df};
 }
 
 std::tuple<Tensor, Tensor> rel_average_backward(const Tensor& grad, const Tensor& real_, const Tensor& fake_,
                                                 const Tensor& stats_, double sign) {
   check_pair(real_, fake_, false);
-  TORCH_CHECK(stats_.numel() == 4 && stats_.scalar_type() == at::kDouble, "rel_average_backward: bad stats");
+  const DType gd = grad_tag(grad, real_);
+  check_saved(stats_, real_, at::kDouble, 4, "rel_average_backward", "stats");
   const c10::cuda::CUDAGuard guard(real_.device());
-  const Tensor real = real_.contiguous(), fake = fake_.contiguous(), st = stats_.contiguous();
+  const Tensor real = real_.contiguous(), fake = fake_.contiguous(), stats = stats_.contiguous();
   const int64_t n = real.numel(), m = fake.numel();
-  // dL/dr_i = kr [σ(a_i) + Σσ(b)/M],  dL/df_j = kf [Σσ(a)/N + σ(b_j)]
-  const Tensor kr = gscale(grad, real, -sign / (2.0 * n)), kf = gscale(grad, real, sign / (2.0 * m));
-  const Tensor ar = kr.mul(st.select(0, 3)).div(m).contiguous(), af = kf.mul(st.select(0, 2)).div(n).contiguous();
-  return {sig_affine(real, -sign, dptr(st) + 1, sign, kr, &ar), sig_affine(fake, sign, dptr(st), -sign, kf, &af)};
+  Tensor dr = at::empty_like(real), df = at::empty_like(fake);
+  // dL/dr_i = kr [σ(a_i) + Σσ(b)/M], kr = -sign grad/(2N), a_i = -sign r_i + sign m_f
+  // dL/df_j = kf [σ(b_j) + Σσ(a)/N], kf = sign grad/(2M),  b_j = sign f_j - sign m_r
+  cuda::BwdSeg s[2];
+  s[0].x = real.data_ptr(), s[0].n = n, s[0].a = -sign, s[0].b_stat = 1, s[0].b_coef = sign;
+  s[0].add_stat = 3, s[0].add_coef = 1.0 / m, s[0].coef = -sign / (2.0 * n), s[0].out = dr.data_ptr();
+  s[1].x = fake.data_ptr(), s[1].n = m, s[1].a = sign, s[1].b_stat = 0, s[1].b_coef = -sign;
+  s[1].add_stat = 2, s[1].add_coef = 1.0 / n, s[1].coef = sign / (2.0 * m), s[1].out = df.data_ptr();
+  cuda::sigmoid_backward(tag(real), s, 2, grad.data_ptr(), gd, stats.data_ptr<double>(), stream());
+  return {dr, df};
 }
 
 }  // namespace
@@ -186,9 +308,11 @@ TORCH_LIBRARY_IMPL(lightning_gans, CUDA, m) {
   m.impl("softplus_mean", &softplus_mean);
   m.impl("sgan_d", &sgan_d);
   m.impl("rel_paired", &rel_paired);
-  m.impl("grad_scale", &grad_scale);
+  m.impl("softplus_mean_backward", &softplus_mean_backward);
+  m.impl("sgan_d_backward", &sgan_d_backward);
+  m.impl("rel_paired_backward", &rel_paired_backward);
   m.impl("rel_all_pairs", &rel_all_pairs);
-  m.impl("rel_all_pairs_backward", &lightning_gans::rel_all_pairs_backward);
+  m.impl("rel_all_pairs_backward", &rel_all_pairs_backward);
   m.impl("rel_average", &rel_average);
   m.impl("rel_average_backward", &rel_average_backward);
 }
