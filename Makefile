@@ -44,9 +44,9 @@ clean:
 MUTATE_DIR ?= build/mutate
 MUTATE_AREAS ?= losses penalties toys training kernels
 MUT_SRC_losses := lightning_gans/losses
-MUT_TESTS_losses := tests/test_loss_oracles.py tests/test_losses.py tests/test_theory.py tests/test_theory_every_loss.py
+MUT_TESTS_losses := tests/test_loss_oracles.py tests/test_losses.py tests/test_losses_api.py tests/test_theory.py tests/test_theory_every_loss.py
 MUT_SRC_penalties := lightning_gans/training/penalties.py
-MUT_TESTS_penalties := tests/test_regularizers.py
+MUT_TESTS_penalties := tests/test_regularizers.py tests/test_penalties_oracle.py
 MUT_SRC_toys := lightning_gans/metrics/toys.py
 MUT_TESTS_toys := tests/test_metrics.py
 MUT_SRC_training := lightning_gans/training/module.py lightning_gans/training/loop.py
