@@ -110,3 +110,25 @@ def test_mnist_idx_and_cifar_pickles(tmp_path):
     dm.setup()
     assert dm.images.shape == (8, 3, 32, 32)
     assert torch.allclose(dm.images[0], torch.from_numpy(data[0].reshape(3, 32, 32)).float() / 127.5 - 1)
+
+
+def test_digits_fraction_is_a_fixed_stratified_subset():
+    from lightning_gans.data import DigitsDataModule
+
+    a, b = DigitsDataModule(fraction=0.1, seed=0), DigitsDataModule(fraction=0.1, seed=5)
+    a.setup(), b.setup()
+    assert torch.equal(a.images, b.images)  # the run's seed does not change the subset
+    c = DigitsDataModule(fraction=0.1, fraction_seed=1)
+    c.setup()
+    assert not torch.equal(a.images, c.images)
+    assert 130 <= len(a.images) <= 140 and torch.bincount(a.labels, minlength=10).min() >= 13
+    assert abs(float(a.class_frequencies.sum()) - 1) < 1e-6
+    full = DigitsDataModule()
+    full.setup()
+    assert len(full.images) == 1347 and full.class_frequencies.shape == (10,)
+    with pytest.raises(ValueError, match=r"data.fraction must be a number in \(0, 1\], got 0"):
+        DigitsDataModule(fraction=0)
+    with pytest.raises(ValueError, match="data.labels=true: ImageFolderDataModule serves no labels"):
+        from lightning_gans.data import ImageFolderDataModule
+
+        ImageFolderDataModule(root="/nonexistent", labels=True)

@@ -44,3 +44,23 @@ def test_bad_arguments():
         MLPGenerator(hidden=0)
     with pytest.raises(ValueError, match="unknown activation 'swish'"):
         MLPDiscriminator(activation="swish")
+
+
+def test_levels_deepen_the_dcgan_pair_on_small_images():
+    g = DCGANGenerator(latent_dim=8, channels=1, image_size=8, width=4, levels=2)
+    d = DCGANDiscriminator(channels=1, image_size=8, width=4, levels=2)
+    assert g.base == 2 and sum(isinstance(m, torch.nn.ConvTranspose2d) for m in g.modules()) == 2
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in d.modules()) == 2
+    assert d(g(torch.randn(3, 8))).shape == (3,)
+    assert n_upsamplings(8, levels=2) == (2, 2) and n_upsamplings(32, levels=3) == (4, 3)
+    with pytest.raises(ValueError, match="levels=3: image_size 8 must be base·2\\^levels with base >= 2"):
+        DCGANGenerator(image_size=8, levels=3)
+
+
+def test_unconditional_nets_keep_their_parameter_names():
+    # checkpoints of unconditional runs made before conditional nets existed still load
+    assert set(MLPDiscriminator(hidden=8, layers=1).state_dict()) == {"net.0.weight", "net.0.bias", "net.2.weight",
+                                                                      "net.2.bias"}
+    assert {k.split(".")[0] for k in DCGANDiscriminator(width=4).state_dict()} == {"convs", "fc"}
+    assert {k.split(".")[0] for k in DCGANGenerator(width=4).state_dict()} == {"fc", "ups"}
+    assert {k.split(".")[0] for k in DCGANGenerator(width=4, num_classes=3).state_dict()} == {"label", "fc", "ups"}

@@ -65,7 +65,8 @@ class InceptionFeatures(nn.Module):
         if not path.is_file():
             raise FileNotFoundError(
                 f"metrics.inception_weights: no file at {weights}; expected Inception-v3 weights in torch-fidelity's "
-                "(pt_inception-2015-12-05-*.pth) or torchvision's (inception_v3_google-*.pth) format; nothing is downloaded")
+                "(pt_inception-2015-12-05-*.pth) or torchvision's (inception_v3_google-*.pth) format; "
+                "nothing is downloaded")
         state = torch.load(path, map_location="cpu", weights_only=True)
         fc = state.get("fc.weight") if isinstance(state, dict) else None
         classes = None if fc is None else fc.shape[0]

@@ -20,7 +20,7 @@ resume exactly. Under DDP each draw is the global batch's worth and every rank k
 """
 from __future__ import annotations
 
-from typing import Callable, Union
+from typing import Callable, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -90,9 +90,11 @@ OPS: dict[str, tuple[Callable, ...]] = {
 }
 
 
-def parse_policy(policy: str) -> list[str]:
-    """"translation,cutout,color" -> ["translation", "cutout", "color"]; one line naming an unknown op."""
-    names = [s.strip() for s in str(policy).split(",") if s.strip()]
+def parse_policy(policy: Union[str, Sequence[str]]) -> list[str]:
+    """"translation,cutout,color" (or a list of names, e.g. Hydra's model.augment=[translation,cutout])
+    -> ["translation", "cutout", "color"]; one line naming an unknown op."""
+    parts = policy.split(",") if isinstance(policy, str) else [str(p) for p in policy]
+    names = [s.strip() for s in parts if s.strip()]
     expected = f"a comma-separated list of {', '.join(OPS)}"
     if not names:
         raise ValueError(f"augment: no op in {policy!r}; expected {expected} (or null for none)")
@@ -106,12 +108,12 @@ class DiffAugment:
     """x (N, C, H, W) -> T(x), differentiable, with T drawn from `generator(x.device)`.
 
     Args:
-        policy: comma-separated ops, applied in the order given ("translation,cutout,color").
+        policy: comma-separated ops (or a list of them), applied in the order given ("translation,cutout,color").
         p: probability that each op is applied to each sample (1.0: always, as in DiffAugment).
         generator: `device -> torch.Generator` (GANModule passes its latent stream) or a Generator.
     """
 
-    def __init__(self, policy: str, p: float = 1.0,
+    def __init__(self, policy: Union[str, Sequence[str]], p: float = 1.0,
                  generator: Union[Callable[[torch.device], torch.Generator], torch.Generator, None] = None):
         self.names = parse_policy(policy)
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:

@@ -101,7 +101,7 @@ class GANModule(ManualGANLoop):
         label_sampler: the generator's labels: "uniform" over [0, K), or "data" (the data module's
             `class_frequencies`); drawn from the same seeded stream as the latents.
         augment: DiffAugment ops applied to every image D sees, real and fake, in both steps (Zhao et al.
-            2020), e.g. "translation,cutout,color"; None: off. See augment.py.
+            2020), e.g. "translation,cutout,color" or a list of ops; None: off. See augment.py.
         augment_p: probability of each op per sample (1.0 as in DiffAugment).
         impl: kernel choice for the loss ("auto", "fused", "ref").
     """
@@ -115,7 +115,7 @@ class GANModule(ManualGANLoop):
                  grad_clip: Optional[float] = None, grad_clip_algorithm: str = "norm",
                  scheduler_interval: str = "step", nonfinite: str = "error", max_skipped_fraction: float = 0.01,
                  gather_logits: bool = False, num_classes: Optional[int] = None, label_sampler: str = "uniform",
-                 augment: Optional[str] = None, augment_p: float = 1.0,
+                 augment: Union[str, Sequence[str], None] = None, augment_p: float = 1.0,
                  impl: str = "auto", loss_params: Optional[Mapping] = None) -> None:
         super().__init__()
         self.automatic_optimization = False  # two players: manual optimization (Lightning 2.x has no optimizer_idx)
@@ -141,8 +141,8 @@ class GANModule(ManualGANLoop):
             "reg_interval": reg_interval, "ema_decay": ema_decay, "ema_start": ema_start, "grad_clip": grad_clip,
             "grad_clip_algorithm": grad_clip_algorithm, "scheduler_interval": scheduler_interval,
             "nonfinite": nonfinite, "max_skipped_fraction": max_skipped_fraction, "gather_logits": gather_logits,
-            "num_classes": num_classes, "label_sampler": label_sampler, "augment": augment, "augment_p": augment_p,
-            "impl": impl,
+            "num_classes": num_classes, "label_sampler": label_sampler, "augment": _plain(augment),
+            "augment_p": augment_p, "impl": impl,
         })
         self.generator, self.discriminator = generator, discriminator
         self.g_ema = None

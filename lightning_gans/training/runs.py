@@ -46,7 +46,7 @@ class LoadedRun:
 
 
 def resolve_run(path: Union[str, Path]) -> tuple[Path, Path]:
-    """(checkpoint, run directory) of a checkpoint file or a run directory (its checkpoints/last.ckpt, else the newest)."""
+    """(checkpoint, run directory) of a .ckpt file or a run directory (its checkpoints/last.ckpt, else the newest)."""
     p = Path(path).expanduser()
     if p.is_dir():
         folder = p / "checkpoints" if (p / "checkpoints").is_dir() else p
@@ -58,7 +58,8 @@ def resolve_run(path: Union[str, Path]) -> tuple[Path, Path]:
     elif p.is_file():
         ckpt = p
     else:
-        raise RunLoadError(f"{path}: no such file or directory; expected a .ckpt file or a lightning-gans run directory")
+        raise RunLoadError(f"{path}: no such file or directory; expected a .ckpt file or a lightning-gans run "
+                           "directory")
     run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
     return ckpt, run_dir
 
