@@ -8,6 +8,7 @@ from lightning_gans.data import digits_split
 from lightning_gans.metrics import (ImageMetrics, MetricsCallback, class_accuracy, density_coverage, digits_metrics,
                                     frechet_distance, load_digits_classifier, precision_recall)
 from lightning_gans.metrics.features import IdentityFeatures, InceptionFeatures
+from lightning_gans.metrics.precision_recall import knn_radii
 
 
 def closed_form_frechet(f1, f2):
@@ -71,6 +72,8 @@ def test_precision_recall_density_coverage():
     # interior point lies in its own ball and in its two neighbours' (radius 2 reaches them), 3 balls
     line = torch.arange(50.0).unsqueeze(1)
     assert density_coverage(line, line[10:11], k=2)["density"] == pytest.approx(3 / 2)
+    # a ball's radius is the distance to the k-th nearest *other* point: 1, 1, 2 for k = 1, 2, 3 on the line
+    assert [float(knn_radii(line.double(), k)[10]) for k in (1, 2, 3)] == [1.0, 1.0, 2.0]
 
 
 def test_kid_and_the_other_metrics_separate_noise_from_digits():
