@@ -61,9 +61,9 @@ def test_zero_centred_is_half_gamma_mean_squared_norm():
 
 
 def test_messages():
-    with pytest.raises(ValueError, match=r"inputs must require grad: call \.detach\(\)\.requires_grad_\(True\) "
-                                         r"before the D forward"):
+    with pytest.raises(ValueError, match=r"^inputs must require grad: call \.detach\(\)\.requires_grad_\(True\) "
+                                         r"before the D forward$"):
         x = torch.randn(2, 2)
         R.input_gradients(x.sum(1), x)
-    with pytest.raises(ValueError, match="a lazy regularization interval must be >= 1, got -2"):
+    with pytest.raises(ValueError, match="^a lazy regularization interval must be >= 1, got -2$"):
         R.lazy_factor(3, -2)
