@@ -38,7 +38,7 @@ def want_cuda() -> bool:
     return possible
 
 
-cpu_sources = ["csrc/ops.cpp", "csrc/cpu/ops_cpu.cpp", "csrc/cpu/kernels_default.cpp", "csrc/cpu/kernels_avx2.cpp",
+cpu_sources = ["csrc/ops.cpp", "csrc/autograd.cpp", "csrc/cpu/ops_cpu.cpp", "csrc/cpu/kernels_default.cpp", "csrc/cpu/kernels_avx2.cpp",
                "csrc/cpu/kernels_avx512.cpp"]
 # No -std: torch's builder adds the standard its headers need (C++17 or C++20).
 # -fopenmp: at::parallel_for is inline in ATen's headers and runs serially

@@ -1,7 +1,7 @@
 // Op schemas of the `lightning_gans` namespace. Kernels are registered per
-// device in cpu/ops_cpu.cpp and cuda/ops_cuda.cpp; fake (meta) kernels and
-// autograd live in lightning_gans/ops.py. Logits are 1-D (N,) here: the Python
-// wrappers reshape (N, 1) and validate with friendlier messages.
+// device in cpu/ops_cpu.cpp and cuda/ops_cuda.cpp, autograd (for every device)
+// in autograd.cpp, fake (meta) kernels in lightning_gans/kernels/ops.py.
+// Logits are 1-D (N,) here: the Python wrappers reshape (N, 1).
 #include <Python.h>
 #include <torch/library.h>
 
@@ -24,20 +24,22 @@ static bool built_with_cuda() {
 }
 
 TORCH_LIBRARY(lightning_gans, m) {
-  // Elementwise losses: with_grad also returns the gradient of the loss for a
-  // unit upstream gradient (same exps as the loss; empty without with_grad),
-  // and the backward is grad_scale(grad, saved, alpha) = alpha * grad * saved.
+  // Elementwise losses. With with_grad the forward also returns `g`, the gradient of the loss
+  // for a unit upstream gradient (same exps as the loss), in the ACCUMULATION dtype (float32
+  // for float16/bfloat16/float32 inputs, float64 for float64: σ/N rounded to half would be
+  // subnormal or 0); without it `g` is empty. The autograd kernel (autograd.cpp) sets with_grad
+  // only when a gradient is needed and saving it is cheaper than recomputing it on this device
+  // at this N; a device kernel returns `g` exactly when with_grad is true (the fake kernels
+  // assume so).
   // mean_k sp(sign * x_k)
   m.def("softplus_mean(Tensor x, float sign, bool with_grad) -> (Tensor, Tensor)");
   // mean sp(-real) + mean sp(fake)
   m.def("sgan_d(Tensor real, Tensor fake, bool with_grad) -> (Tensor, Tensor, Tensor)");
   // mean_i sp(sign (fake_i - real_i)); the gradient is d/dfake (d/dreal is its negative)
   m.def("rel_paired(Tensor real, Tensor fake, float sign, bool with_grad) -> (Tensor, Tensor)");
-  m.def("grad_scale(Tensor grad, Tensor dx, float alpha) -> Tensor");  // being replaced by the *_backward ops
-  // Elementwise backwards. `g*` are the forward's saved unit-upstream gradients in the
-  // accumulation dtype (float32 for half inputs, float64 for float64), or empty when the
-  // device's forward chose not to save them (then the backward recomputes from the inputs,
-  // which moves less memory for large N). grad is the 0-d upstream gradient (read on device).
+  // Elementwise backwards: dx = grad * g when `g` is non-empty, else recomputed from the
+  // logits (fewer bytes moved for large N: no gradient array written by the forward and read
+  // back). grad is the 0-d upstream gradient; outputs have the input dtype.
   m.def("softplus_mean_backward(Tensor grad, Tensor x, Tensor g, float sign) -> Tensor");
   m.def("sgan_d_backward(Tensor grad, Tensor real, Tensor fake, Tensor g_real, Tensor g_fake) -> (Tensor, Tensor)");
   m.def("rel_paired_backward(Tensor grad, Tensor real, Tensor fake, Tensor g, float sign) -> (Tensor, Tensor)");

@@ -7,7 +7,8 @@ import sys
 import pytest
 import torch
 
-from lightning_gans import _ext, ops
+from lightning_gans import kernels as ops
+from lightning_gans.kernels import extension as _ext
 
 PAIR_OPS = [ops.sgan_d, ops.relativistic_paired, ops.relativistic_all_pairs, ops.relativistic_average]
 

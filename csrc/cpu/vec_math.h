@@ -19,7 +19,13 @@ namespace CPU_CAPABILITY {
 
 using at::vec::Vectorized;
 
-constexpr int64_t kChunk = 4096;  // elementwise partition
+constexpr int64_t kChunk = 4096;  // elementwise partition (fixed: reductions add chunk partials in order)
+// Elementwise ops go parallel only above kGrainChunks chunks (N > LG_GRAIN_CHUNKS * 4096):
+// waking OpenMP's second thread costs more than it saves below that (measured, see ops_cpu.cpp).
+#ifndef LG_GRAIN_CHUNKS
+#define LG_GRAIN_CHUNKS 4
+#endif
+constexpr int64_t kGrainChunks = LG_GRAIN_CHUNKS;
 constexpr int64_t kTile = 1024;   // all-pairs column tile (F and col partials stay in L1)
 constexpr int64_t kMaxRowBlocks = 16;  // all-pairs: col partials cost kMaxRowBlocks * M, i.e. O(M)
 

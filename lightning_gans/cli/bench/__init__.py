@@ -24,9 +24,9 @@ import time
 
 import torch
 
-from . import _ext
-from . import bench_report as rep
-from .bench_core import IMPLS, OPS, PASSES, bench_case
+from ...kernels import extension as _ext
+from . import report as rep
+from .core import IMPLS, OPS, PASSES, bench_case
 
 K, M = 1 << 10, 1 << 20
 ELEMWISE_SIZES = [K << (2 * i) for i in range(8)]  # 1K, 4K, ..., 16M

@@ -5,7 +5,7 @@ from collections import defaultdict
 
 import torch
 
-from .bench_core import IMPLS, OPS, PASSES
+from .core import IMPLS, OPS, PASSES
 
 MIB = 2**20
 

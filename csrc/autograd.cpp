@@ -1,0 +1,288 @@
+// Autograd for the lightning_gans ops, registered for every device at the
+// Autograd key. Each forward op is a torch::autograd::Function that
+// redispatches below autograd to the device kernel and saves what the
+// backward needs; its backward is one backward op. No Python runs on the
+// path: at the batch sizes GANs use (N = 64 .. 1K on a CPU) the per-call
+// overhead, not the arithmetic, is the cost (torch.library.register_autograd
+// put a Python autograd.Function around every call, ~10 us each way).
+//
+// The backward ops are not differentiable: if their result is differentiated
+// again (a double backward through a loss), the node recorded here raises a
+// clear error instead of torch's generic one or a silent zero.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include <string>
+#include <tuple>
+
+#include "checks.h"
+
+namespace lightning_gans {
+namespace {
+
+using at::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Save-vs-recompute for the elementwise losses. Saving: the forward writes the
+// unit-upstream gradient g (4 bytes per logit) and the backward reads it back and
+// scales it. Recomputing: the backward reads the logits again and evaluates σ
+// (one exp per logit). On the CPU the exp costs less than an extra array's
+// allocation, write and read at every N measured (see kCpuSaveMaxN); on CUDA
+// the exp is free next to memory traffic, so both recompute.
+//
+// CPU crossover, float32 fwd+bwd of softplus_mean, ratio recompute/save (one
+// run each, 2-core AMD EPYC, load < 0.3; benchmarks/crossover.py):
+//   (filled in from the measurement)
+constexpr int64_t kCpuSaveMaxN = 0;
+constexpr int64_t kCudaSaveMaxN = 0;
+
+bool save_gradient(const Tensor& x) {
+  const int64_t limit = x.device().is_cuda() ? kCudaSaveMaxN : kCpuSaveMaxN;
+  // sym_numel: under torch.compile with dynamic shapes N is symbolic (this guards on it).
+  return limit > 0 && x.sym_numel() <= limit;
+}
+
+bool needs_grad(const Tensor& a) { return at::GradMode::is_enabled() && a.requires_grad(); }
+bool needs_grad(const Tensor& a, const Tensor& b) {
+  return at::GradMode::is_enabled() && (a.requires_grad() || b.requires_grad());
+}
+
+// Typed handles of the ops, looked up once; calls go through the dispatcher
+// (below autograd inside the Functions, so to the device kernel).
+#define LG_OP(fn, name, sig)                                                                       \
+  const c10::TypedOperatorHandle<sig>& fn() {                                                     \
+    static const auto h = c10::Dispatcher::singleton().findSchemaOrThrow("lightning_gans::" name, "").typed<sig>(); \
+    return h;                                                                                      \
+  }
+using T2 = std::tuple<Tensor, Tensor>;
+using T3 = std::tuple<Tensor, Tensor, Tensor>;
+LG_OP(softplus_mean_op, "softplus_mean", T2(const Tensor&, double, bool))
+LG_OP(softplus_mean_bwd_op, "softplus_mean_backward", Tensor(const Tensor&, const Tensor&, const Tensor&, double))
+LG_OP(sgan_d_op, "sgan_d", T3(const Tensor&, const Tensor&, bool))
+LG_OP(sgan_d_bwd_op, "sgan_d_backward",
+      T2(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&))
+LG_OP(rel_paired_op, "rel_paired", T2(const Tensor&, const Tensor&, double, bool))
+LG_OP(rel_paired_bwd_op, "rel_paired_backward",
+      T2(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double))
+LG_OP(all_pairs_op, "rel_all_pairs", T3(const Tensor&, const Tensor&, double, bool))
+LG_OP(all_pairs_bwd_op, "rel_all_pairs_backward",
+      T2(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double))
+LG_OP(average_op, "rel_average", T2(const Tensor&, const Tensor&, double))
+LG_OP(average_bwd_op, "rel_average_backward",
+      T2(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double))
+#undef LG_OP
+
+// f() with autograd's dispatch keys excluded: the device kernel.
+template <typename F>
+auto below_autograd(F f) {
+  at::AutoDispatchBelowADInplaceOrView below;
+  return f();
+}
+
+// ---------------------------------------------------------------- forwards
+// Each forward: the loss is differentiable, the saved pieces (g, row/col sums,
+// stats) are not. set_materialize_grads(false): a backward reached through the
+// saved pieces alone (impossible in practice) gets an undefined grad, not zeros.
+void setup(AutogradContext* ctx, const variable_list& saved, const variable_list& aux, double sign) {
+  ctx->set_materialize_grads(false);
+  ctx->save_for_backward(saved);
+  ctx->mark_non_differentiable(aux);
+  ctx->saved_data["sign"] = sign;
+}
+
+struct SoftplusMean : public torch::autograd::Function<SoftplusMean> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& x, double sign, bool with_grad) {
+    at::AutoDispatchBelowADInplaceOrView below;
+    auto [loss, g] = softplus_mean_op().call(x, sign, with_grad);
+    setup(ctx, {x, g}, {g}, sign);
+    return {loss, g};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return {Tensor(), Tensor(), Tensor()};
+    const auto s = ctx->get_saved_variables();
+    return {softplus_mean_bwd_op().call(grads[0], s[0], s[1], ctx->saved_data["sign"].toDouble()), Tensor(),
+            Tensor()};
+  }
+};
+
+struct SganD : public torch::autograd::Function<SganD> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& real, const Tensor& fake, bool with_grad) {
+    at::AutoDispatchBelowADInplaceOrView below;
+    auto [loss, gr, gf] = sgan_d_op().call(real, fake, with_grad);
+    setup(ctx, {real, fake, gr, gf}, {gr, gf}, 0.0);
+    return {loss, gr, gf};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return {Tensor(), Tensor(), Tensor()};
+    const auto s = ctx->get_saved_variables();
+    auto [dr, df] = sgan_d_bwd_op().call(grads[0], s[0], s[1], s[2], s[3]);
+    return {dr, df, Tensor()};
+  }
+};
+
+struct RelPaired : public torch::autograd::Function<RelPaired> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& real, const Tensor& fake, double sign,
+                               bool with_grad) {
+    at::AutoDispatchBelowADInplaceOrView below;
+    auto [loss, g] = rel_paired_op().call(real, fake, sign, with_grad);
+    setup(ctx, {real, fake, g}, {g}, sign);
+    return {loss, g};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return {Tensor(), Tensor(), Tensor(), Tensor()};
+    const auto s = ctx->get_saved_variables();
+    auto [dr, df] = rel_paired_bwd_op().call(grads[0], s[0], s[1], s[2], ctx->saved_data["sign"].toDouble());
+    return {dr, df, Tensor(), Tensor()};
+  }
+};
+
+struct AllPairs : public torch::autograd::Function<AllPairs> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& real, const Tensor& fake, double sign,
+                               bool with_grad) {
+    at::AutoDispatchBelowADInplaceOrView below;
+    auto [loss, row, col] = all_pairs_op().call(real, fake, sign, with_grad);
+    setup(ctx, {real, fake, row, col}, {row, col}, sign);
+    return {loss, row, col};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return {Tensor(), Tensor(), Tensor(), Tensor()};
+    const auto s = ctx->get_saved_variables();
+    auto [dr, df] = all_pairs_bwd_op().call(grads[0], s[0], s[1], s[2], s[3], ctx->saved_data["sign"].toDouble());
+    return {dr, df, Tensor(), Tensor()};
+  }
+};
+
+struct Average : public torch::autograd::Function<Average> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& real, const Tensor& fake, double sign) {
+    at::AutoDispatchBelowADInplaceOrView below;
+    auto [loss, stats] = average_op().call(real, fake, sign);
+    setup(ctx, {real, fake, stats}, {stats}, sign);
+    return {loss, stats};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return {Tensor(), Tensor(), Tensor()};
+    const auto s = ctx->get_saved_variables();
+    auto [dr, df] = average_bwd_op().call(grads[0], s[0], s[1], s[2], ctx->saved_data["sign"].toDouble());
+    return {dr, df, Tensor()};
+  }
+};
+
+// The Autograd-key kernels. Without a gradient to track they only redispatch,
+// honouring with_grad as given: a graph traced by torch.compile replays its
+// forward under no_grad and still needs the pieces its backward graph reads.
+// With a gradient to track, all pairs must keep its row and column sums
+// (recomputing them is another O(NM) pass); the elementwise ops keep g only
+// where save_gradient says that is cheaper than recomputing it.
+T2 softplus_mean_ad(const Tensor& x, double sign, bool with_grad) {
+  check_sign(sign);
+  if (!needs_grad(x)) return below_autograd([&] { return softplus_mean_op().call(x, sign, with_grad); });
+  const auto out = SoftplusMean::apply(x, sign, with_grad && save_gradient(x));
+  return {out[0], out[1]};
+}
+
+T3 sgan_d_ad(const Tensor& real, const Tensor& fake, bool with_grad) {
+  check_same(real, fake);  // before the dispatcher picks one device's kernel for a mixed pair
+  if (!needs_grad(real, fake)) return below_autograd([&] { return sgan_d_op().call(real, fake, with_grad); });
+  const auto out = SganD::apply(real, fake, with_grad && save_gradient(real) && save_gradient(fake));
+  return {out[0], out[1], out[2]};
+}
+
+T2 rel_paired_ad(const Tensor& real, const Tensor& fake, double sign, bool with_grad) {
+  check_sign(sign);
+  check_same(real, fake);  // before the dispatcher picks one device's kernel for a mixed pair
+  if (!needs_grad(real, fake)) return below_autograd([&] { return rel_paired_op().call(real, fake, sign, with_grad); });
+  const auto out = RelPaired::apply(real, fake, sign, with_grad && save_gradient(real));
+  return {out[0], out[1]};
+}
+
+T3 all_pairs_ad(const Tensor& real, const Tensor& fake, double sign, bool with_grad) {
+  check_sign(sign);
+  check_same(real, fake);  // before the dispatcher picks one device's kernel for a mixed pair
+  if (!needs_grad(real, fake)) return below_autograd([&] { return all_pairs_op().call(real, fake, sign, with_grad); });
+  const auto out = AllPairs::apply(real, fake, sign, true);
+  return {out[0], out[1], out[2]};
+}
+
+T2 average_ad(const Tensor& real, const Tensor& fake, double sign) {
+  check_sign(sign);
+  check_same(real, fake);  // before the dispatcher picks one device's kernel for a mixed pair
+  if (!needs_grad(real, fake)) return below_autograd([&] { return average_op().call(real, fake, sign); });
+  const auto out = Average::apply(real, fake, sign);
+  return {out[0], out[1]};
+}
+
+// ---------------------------------------------------------------- backwards
+// Records `outs` (computed below autograd) with a node whose backward raises.
+struct NoDoubleBackward : public torch::autograd::Function<NoDoubleBackward> {
+  static variable_list forward(AutogradContext* ctx, at::TensorList /*inputs*/, std::string op, variable_list outs) {
+    ctx->saved_data["op"] = op;
+    return outs;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list /*grads*/) {
+    TORCH_CHECK(false, "double backward through the fused op lightning_gans::", ctx->saved_data["op"].toStringRef(),
+                " is not supported; use impl='ref' for higher-order gradients of the loss itself (R1/R2/GP "
+                "penalties on the discriminator's input gradients do not need this)");
+    return {};
+  }
+};
+
+// `out` of a backward op (computed below autograd), recorded with a node that
+// raises when some tensor input (`tracked`) requires grad in grad mode, i.e.
+// when the backward itself runs with create_graph=True.
+template <typename Out>
+Out no_double_backward(const char* op, std::initializer_list<Tensor> tracked, Out out) {
+  if (!at::GradMode::is_enabled()) return out;
+  bool any = false;
+  for (const auto& t : tracked) any = any || (t.defined() && t.requires_grad());
+  if (!any) return out;
+  const at::TensorList inputs(tracked);
+  if constexpr (std::is_same_v<Out, Tensor>) {
+    return NoDoubleBackward::apply(inputs, std::string(op), variable_list{out})[0];
+  } else {
+    const auto w = NoDoubleBackward::apply(inputs, std::string(op), variable_list{std::get<0>(out), std::get<1>(out)});
+    return {w[0], w[1]};
+  }
+}
+
+Tensor softplus_mean_backward_ad(const Tensor& grad, const Tensor& x, const Tensor& g, double sign) {
+  return no_double_backward("softplus_mean_backward", {grad, x, g},
+                            below_autograd([&] { return softplus_mean_bwd_op().call(grad, x, g, sign); }));
+}
+T2 sgan_d_backward_ad(const Tensor& grad, const Tensor& real, const Tensor& fake, const Tensor& gr,
+                      const Tensor& gf) {
+  return no_double_backward("sgan_d_backward", {grad, real, fake, gr, gf},
+                            below_autograd([&] { return sgan_d_bwd_op().call(grad, real, fake, gr, gf); }));
+}
+T2 rel_paired_backward_ad(const Tensor& grad, const Tensor& real, const Tensor& fake, const Tensor& g, double sign) {
+  return no_double_backward("rel_paired_backward", {grad, real, fake, g},
+                            below_autograd([&] { return rel_paired_bwd_op().call(grad, real, fake, g, sign); }));
+}
+T2 all_pairs_backward_ad(const Tensor& grad, const Tensor& real, const Tensor& fake, const Tensor& row,
+                         const Tensor& col, double sign) {
+  return no_double_backward(
+      "rel_all_pairs_backward", {grad, real, fake, row, col},
+      below_autograd([&] { return all_pairs_bwd_op().call(grad, real, fake, row, col, sign); }));
+}
+T2 average_backward_ad(const Tensor& grad, const Tensor& real, const Tensor& fake, const Tensor& stats, double sign) {
+  return no_double_backward("rel_average_backward", {grad, real, fake, stats},
+                            below_autograd([&] { return average_bwd_op().call(grad, real, fake, stats, sign); }));
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(lightning_gans, Autograd, m) {
+  m.impl("softplus_mean", &softplus_mean_ad);
+  m.impl("sgan_d", &sgan_d_ad);
+  m.impl("rel_paired", &rel_paired_ad);
+  m.impl("rel_all_pairs", &all_pairs_ad);
+  m.impl("rel_average", &average_ad);
+  m.impl("softplus_mean_backward", &softplus_mean_backward_ad);
+  m.impl("sgan_d_backward", &sgan_d_backward_ad);
+  m.impl("rel_paired_backward", &rel_paired_backward_ad);
+  m.impl("rel_all_pairs_backward", &all_pairs_backward_ad);
+  m.impl("rel_average_backward", &average_backward_ad);
+}
+
+}  // namespace lightning_gans

@@ -1,0 +1,154 @@
+"""The ops' C++ autograd (csrc/autograd.cpp) and their fake kernels: opcheck on every forward
+and backward op, torch.compile (fullgraph, aot_eager and inductor) through forward and
+backward, bitwise determinism across runs and thread counts, the save-or-recompute choice,
+and a clear error on double backward."""
+import pytest
+import torch
+
+from lightning_gans import kernels as ops
+from lightning_gans.kernels import extension as _ext
+from test_ops import ELEMENTWISE, OPS, _opcheck_cases, call, make_inputs, raw_value_and_grads, value_and_grads
+
+pytestmark = pytest.mark.skipif(not _ext.available(), reason=f"native extension missing: {_ext.load_error()}")
+
+NODE_NAMES = {"softplus_mean": "SoftplusMean", "sgan_d": "SganD", "paired": "RelPaired", "all_pairs": "AllPairs",
+              "average": "Average"}
+
+
+@pytest.mark.parametrize("case", range(len(_opcheck_cases())))
+def test_opcheck(case):
+    op, args = _opcheck_cases()[case]
+    torch.library.opcheck(op, args)
+
+
+@pytest.mark.parametrize("name", list(OPS))
+def test_autograd_is_one_cpp_node(name):
+    xs = [x.requires_grad_() for x in make_inputs(name, 50, torch.float32)]
+    loss = call(name, "fused", xs)
+    # a C++ torch::autograd::Function node, straight on the loss (no Python Function, no view)
+    assert NODE_NAMES[name] in loss.grad_fn.name(), loss.grad_fn.name()
+    assert "Python" not in type(loss.grad_fn).__name__
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_saved_gradient_is_in_accumulation_dtype_or_absent(name):
+    # Whatever the autograd kernel decides at each N, the forward's saved pieces are either
+    # empty (recompute) or N values in float32 (half inputs) / float64: never rounded to half.
+    L = torch.ops.lightning_gans
+    for dtype, acc in ((torch.float16, torch.float32), (torch.bfloat16, torch.float32), (torch.float64, torch.float64)):
+        for n in (64, 4096, 1 << 18):
+            xs = [x.requires_grad_() for x in make_inputs(name, n, dtype)]
+            if name == "softplus_mean":
+                saved = L.softplus_mean(xs[0], 1.0, True)[1:]
+            elif name == "sgan_d":
+                saved = L.sgan_d(*xs, True)[1:]
+            else:
+                saved = L.rel_paired(*xs, 1.0, True)[1:]
+            for g in saved:
+                assert g.numel() == 0 or (g.numel() == n and g.dtype == acc), (n, g.shape, g.dtype)
+
+
+def test_with_grad_is_honoured_without_autograd():
+    # No gradient to track: the op returns the pieces exactly when asked (a graph traced by
+    # torch.compile replays its forward under no_grad and its backward graph reads them), and
+    # the Python wrappers ask only when autograd will need them.
+    L = torch.ops.lightning_gans
+    x = torch.randn(1000)
+    assert L.softplus_mean(x, 1.0, True)[1].numel() == 1000
+    assert L.softplus_mean(x, 1.0, False)[1].numel() == 0
+    assert L.rel_all_pairs(x, x, 1.0, True)[1].numel() == 1000
+    with torch.no_grad():
+        assert L.sgan_d(x.requires_grad_(), x, False)[1].numel() == 0
+        assert L.rel_all_pairs(x, x, 1.0, True)[2].numel() == 1000
+
+
+def test_wrappers_ask_for_gradient_pieces_only_when_needed(monkeypatch):
+    seen = []
+    real_op = ops.ops._sp_mean
+    monkeypatch.setattr(ops.ops, "_sp_mean", lambda x, s, w: seen.append(w) or real_op(x, s, w))
+    x = torch.randn(10)
+    ops.softplus_mean(x)
+    ops.softplus_mean(x.requires_grad_())
+    with torch.no_grad():
+        ops.softplus_mean(x)
+    assert seen == [False, True, False]
+
+
+def _all_losses(r, f):
+    return (ops.sgan_d(r, f) + ops.softplus_mean(f, -1.0) + ops.relativistic_paired(r, f, 1.0)
+            + ops.relativistic_all_pairs(r, f, -1.0) + ops.relativistic_average(r, f, 1.0))
+
+
+def _eager_and_compiled(fn, r0, f0, **compile_kw):
+    compiled = torch.compile(fn, fullgraph=True, **compile_kw)
+    outs = []
+    for f in (fn, compiled):
+        r, fk = r0.clone().requires_grad_(), f0.clone().requires_grad_()
+        value = f(r, fk)
+        value.backward()
+        outs.append((value.detach(), r.grad, fk.grad))
+    return outs
+
+
+@pytest.mark.parametrize("n", [257, 70001])
+def test_torch_compile_fullgraph_aot_eager(n):
+    # Two sizes, so that both the saved-gradient and the recompute backward are traced
+    # whatever the size threshold; aot_eager runs the same ops, so results are bitwise equal.
+    torch._dynamo.reset()
+    g = torch.Generator().manual_seed(5)
+    r0, f0 = torch.randn(n, generator=g), torch.randn(n, generator=g)
+    eager, compiled = _eager_and_compiled(_all_losses, r0, f0, backend="aot_eager")
+    for a, b in zip(eager, compiled):
+        assert torch.equal(a, b)
+
+
+def test_torch_compile_inductor_no_graph_break():
+    def loss(r, f):
+        return (ops.relativistic_all_pairs(r, f, 1.0) * 0.5 + ops.sgan_d(r, f).square()
+                + ops.relativistic_paired(r, f[:100], -1.0) * 3 + ops.softplus_mean(r, 1.0).exp()
+                + ops.relativistic_average(r, f, -1.0))
+
+    torch._dynamo.reset()
+    r0, f0 = torch.randn(100), torch.randn(150)
+    eager, compiled = _eager_and_compiled(loss, r0, f0)
+    for a, b in zip(eager, compiled):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(OPS))
+def test_deterministic_across_runs_and_threads(name):
+    sizes = (20011,) if name == "all_pairs" else (999, 20011, 300007)
+    threads = torch.get_num_threads()
+    for n in sizes:
+        xs = make_inputs(name, n, torch.float32)
+        results = []
+        try:
+            for t in (1, 2, 2):
+                torch.set_num_threads(t)
+                results.append(value_and_grads(name, "fused", xs))
+                if name in ELEMENTWISE:
+                    results += [raw_value_and_grads(name, xs, -1.0, s)[:2] for s in (True, False)]
+        finally:
+            torch.set_num_threads(threads)
+        k = 3 if name in ELEMENTWISE else 1  # compare like with like: same path, other threads
+        for i, (loss, grads) in enumerate(results[k:]):
+            l0, g0 = results[i % k]
+            assert torch.equal(loss, l0), (n, i)
+            for a, b in zip(grads, g0):
+                assert torch.equal(a, b), (n, i)
+
+
+@pytest.mark.parametrize("name", list(OPS))
+def test_double_backward_raises_instead_of_silent_zero(name):
+    xs = [x.requires_grad_(True) for x in make_inputs(name, 5, torch.float64)]
+    grads = torch.autograd.grad(call(name, "fused", xs), xs, create_graph=True)
+    with pytest.raises(RuntimeError, match="double backward through the fused op lightning_gans::"):
+        torch.autograd.grad(sum(g.sum() for g in grads), xs)
+
+
+def test_first_backward_with_create_graph_still_works():
+    # create_graph alone (as R1 code paths do around a loss) must not raise; only differentiating
+    # the loss gradient again does.
+    x = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(ops.softplus_mean(x, 1.0, impl="fused"), x, create_graph=True)
+    torch.testing.assert_close(g.detach(), torch.sigmoid(x.detach()) / 6)
