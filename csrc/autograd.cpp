@@ -176,6 +176,7 @@ struct Average : public torch::autograd::Function<Average> {
 // (recomputing them is another O(NM) pass); the elementwise ops keep g only
 // where save_gradient says that is cheaper than recomputing it.
 T2 softplus_mean_ad(const Tensor& x, double sign, bool with_grad) {
+  check_logits(x, "x");
   check_sign(sign);
   if (!needs_grad(x)) return below_autograd([&] { return softplus_mean_op().call(x, sign, with_grad); });
   const auto out = SoftplusMean::apply(x, sign, with_grad && save_gradient(x));
@@ -183,7 +184,7 @@ T2 softplus_mean_ad(const Tensor& x, double sign, bool with_grad) {
 }
 
 T3 sgan_d_ad(const Tensor& real, const Tensor& fake, bool with_grad) {
-  check_same(real, fake);  // before the dispatcher picks one device's kernel for a mixed pair
+  check_pair(real, fake, false);  // here too: for a mixed cpu/meta pair the dispatcher would pick Meta
   if (!needs_grad(real, fake)) return below_autograd([&] { return sgan_d_op().call(real, fake, with_grad); });
   const auto out = SganD::apply(real, fake, with_grad && save_gradient(real) && save_gradient(fake));
   return {out[0], out[1], out[2]};
@@ -191,7 +192,7 @@ T3 sgan_d_ad(const Tensor& real, const Tensor& fake, bool with_grad) {
 
 T2 rel_paired_ad(const Tensor& real, const Tensor& fake, double sign, bool with_grad) {
   check_sign(sign);
-  check_same(real, fake);  // before the dispatcher picks one device's kernel for a mixed pair
+  check_pair(real, fake, true);  // here too: for a mixed cpu/meta pair the dispatcher would pick Meta
   if (!needs_grad(real, fake)) return below_autograd([&] { return rel_paired_op().call(real, fake, sign, with_grad); });
   const auto out = RelPaired::apply(real, fake, sign, with_grad && save_gradient(real));
   return {out[0], out[1]};
@@ -199,7 +200,7 @@ T2 rel_paired_ad(const Tensor& real, const Tensor& fake, double sign, bool with_
 
 T3 all_pairs_ad(const Tensor& real, const Tensor& fake, double sign, bool with_grad) {
   check_sign(sign);
-  check_same(real, fake);  // before the dispatcher picks one device's kernel for a mixed pair
+  check_pair(real, fake, false);  // here too: for a mixed cpu/meta pair the dispatcher would pick Meta
   if (!needs_grad(real, fake)) return below_autograd([&] { return all_pairs_op().call(real, fake, sign, with_grad); });
   const auto out = AllPairs::apply(real, fake, sign, true);
   return {out[0], out[1], out[2]};
@@ -207,7 +208,7 @@ T3 all_pairs_ad(const Tensor& real, const Tensor& fake, double sign, bool with_g
 
 T2 average_ad(const Tensor& real, const Tensor& fake, double sign) {
   check_sign(sign);
-  check_same(real, fake);  // before the dispatcher picks one device's kernel for a mixed pair
+  check_pair(real, fake, false);  // here too: for a mixed cpu/meta pair the dispatcher would pick Meta
   if (!needs_grad(real, fake)) return below_autograd([&] { return average_op().call(real, fake, sign); });
   const auto out = Average::apply(real, fake, sign);
   return {out[0], out[1]};

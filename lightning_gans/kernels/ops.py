@@ -194,45 +194,61 @@ def _register_fakes() -> None:
     def like(t):
         return t.new_empty(t.shape)
 
+    def same_device(**tensors):
+        # A cpu tensor mixed with a meta one dispatches here (Meta wins): say so, not compute.
+        (first, t0), *rest = tensors.items()
+        for name, t in rest:
+            if t.device != t0.device:
+                raise ValueError(f"{name} must be on {t0.device} like {first}, got {t.device}")
+
     @torch.library.register_fake(lib + "softplus_mean")
     def _(x, sign, with_grad):
         return x.new_empty(()), saved(x, with_grad)
 
     @torch.library.register_fake(lib + "softplus_mean_backward")
     def _(grad, x, g, sign):
+        same_device(x=x, grad=grad, g=g)
         return like(x)
 
     @torch.library.register_fake(lib + "sgan_d")
     def _(real, fake, with_grad):
+        same_device(real=real, fake=fake)
         return real.new_empty(()), saved(real, with_grad), saved(fake, with_grad)
 
     @torch.library.register_fake(lib + "sgan_d_backward")
     def _(grad, real, fake, g_real, g_fake):
+        same_device(real=real, fake=fake, grad=grad, g_real=g_real, g_fake=g_fake)
         return like(real), like(fake)
 
     @torch.library.register_fake(lib + "rel_paired")
     def _(real, fake, sign, with_grad):
+        same_device(real=real, fake=fake)
         torch._check(real.shape[0] == fake.shape[0])
         return real.new_empty(()), saved(fake, with_grad)
 
     @torch.library.register_fake(lib + "rel_paired_backward")
     def _(grad, real, fake, g, sign):
+        same_device(real=real, fake=fake, grad=grad, g=g)
         return like(real), like(fake)
 
     @torch.library.register_fake(lib + "rel_all_pairs")
     def _(real, fake, sign, with_grad):
+        same_device(real=real, fake=fake)
         return real.new_empty(()), saved(real, with_grad), saved(fake, with_grad)
 
     @torch.library.register_fake(lib + "rel_all_pairs_backward")
     def _(grad, real, fake, row, col, sign):
+        same_device(real=real, fake=fake, grad=grad, row=row, col=col)
         return like(real), like(fake)
 
     @torch.library.register_fake(lib + "rel_average")
     def _(real, fake, sign):
+        same_device(real=real, fake=fake)
         return real.new_empty(()), real.new_empty((4,), dtype=torch.float64)
 
     @torch.library.register_fake(lib + "rel_average_backward")
     def _(grad, real, fake, stats, sign):
+        same_device(real=real, fake=fake, grad=grad, stats=stats)
         return like(real), like(fake)
 
 
