@@ -17,6 +17,7 @@
 #include <tuple>
 
 #include "checks.h"
+#include "op_handles.h"
 
 namespace lightning_gans {
 namespace {
@@ -24,6 +25,7 @@ namespace {
 using at::Tensor;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+using namespace handles;
 
 // Save-vs-recompute for the elementwise losses. Saving: the forward writes the
 // unit-upstream gradient g (4 bytes per logit) and the backward reads it back and
@@ -49,30 +51,6 @@ bool needs_grad(const Tensor& a, const Tensor& b) {
   return at::GradMode::is_enabled() && (a.requires_grad() || b.requires_grad());
 }
 
-// Typed handles of the ops, looked up once; calls go through the dispatcher
-// (below autograd inside the Functions, so to the device kernel).
-#define LG_OP(fn, name, sig)                                                                       \
-  const c10::TypedOperatorHandle<sig>& fn() {                                                     \
-    static const auto h = c10::Dispatcher::singleton().findSchemaOrThrow("lightning_gans::" name, "").typed<sig>(); \
-    return h;                                                                                      \
-  }
-using T2 = std::tuple<Tensor, Tensor>;
-using T3 = std::tuple<Tensor, Tensor, Tensor>;
-LG_OP(softplus_mean_op, "softplus_mean", T2(const Tensor&, double, bool))
-LG_OP(softplus_mean_bwd_op, "softplus_mean_backward", Tensor(const Tensor&, const Tensor&, const Tensor&, double))
-LG_OP(sgan_d_op, "sgan_d", T3(const Tensor&, const Tensor&, bool))
-LG_OP(sgan_d_bwd_op, "sgan_d_backward",
-      T2(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&))
-LG_OP(rel_paired_op, "rel_paired", T2(const Tensor&, const Tensor&, double, bool))
-LG_OP(rel_paired_bwd_op, "rel_paired_backward",
-      T2(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double))
-LG_OP(all_pairs_op, "rel_all_pairs", T3(const Tensor&, const Tensor&, double, bool))
-LG_OP(all_pairs_bwd_op, "rel_all_pairs_backward",
-      T2(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double))
-LG_OP(average_op, "rel_average", T2(const Tensor&, const Tensor&, double))
-LG_OP(average_bwd_op, "rel_average_backward",
-      T2(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double))
-#undef LG_OP
 
 // f() with autograd's dispatch keys excluded: the device kernel.
 template <typename F>

@@ -34,8 +34,9 @@ inline std::string py_dtype(at::ScalarType s) {
   }
 }
 
-// A shape as Python prints it: (4, 2), (3,), ().
-inline std::string py_shape(at::IntArrayRef sizes) {
+// A shape as Python prints it: (4, 2), (3,), (). Symbolic sizes (torch.compile
+// with dynamic shapes traces the autograd kernels, which run these checks) print as s0.
+inline std::string py_shape(c10::SymIntArrayRef sizes) {
   std::ostringstream os;
   os << '(';
   for (size_t k = 0; k < sizes.size(); ++k) os << (k ? ", " : "") << sizes[k];
@@ -52,8 +53,8 @@ inline void check_logits(const at::Tensor& t, const char* name) {
                    " must have a floating dtype (float32, float64, float16 or bfloat16), got ",
                    py_dtype(t.scalar_type()));
   TORCH_CHECK_VALUE(t.dim() == 1, name, " must be 1-D (N,) (the Python wrappers also take (N, 1)), got shape ",
-                    py_shape(t.sizes()));
-  TORCH_CHECK_VALUE(t.numel() > 0, name, " is an empty batch (N = 0); at least one logit is needed");
+                    py_shape(t.sym_sizes()));
+  TORCH_CHECK_VALUE(t.sym_numel() != 0, name, " is an empty batch (N = 0); at least one logit is needed");
 }
 
 // Device and dtype agreement only (cheap: the autograd kernels run it on every call).
@@ -69,9 +70,9 @@ inline void check_pair(const at::Tensor& real, const at::Tensor& fake, bool pair
   check_logits(fake, "fake");
   check_same(real, fake);
   if (paired) {
-    TORCH_CHECK_VALUE(real.numel() == fake.numel(),
-                      "paired pairing needs as many fake as real logits: real has N = ", real.numel(),
-                      ", fake has M = ", fake.numel(), " (use pairing='all' for N != M)");
+    TORCH_CHECK_VALUE(real.sym_numel() == fake.sym_numel(),
+                      "paired pairing needs as many fake as real logits: real has N = ", real.sym_numel(),
+                      ", fake has M = ", fake.sym_numel(), " (use pairing='all' for N != M)");
   }
 }
 
@@ -82,7 +83,7 @@ inline void check_sign(double sign) {
 // The upstream gradient of a 0-d loss.
 inline void check_grad(const at::Tensor& grad, const at::Tensor& like) {
   TORCH_CHECK_VALUE(grad.numel() == 1, "grad (the upstream gradient of the 0-d loss) must have one element, got shape ",
-                    py_shape(grad.sizes()));
+                    py_shape(grad.sym_sizes()));
   TORCH_CHECK_VALUE(grad.device() == like.device(), "grad must be on ", like.device(), " like the logits, got ",
                     grad.device());
 }
@@ -96,7 +97,7 @@ inline at::ScalarType acc_type(at::ScalarType s) { return s == at::kDouble ? at:
 inline bool check_saved(const at::Tensor& g, const at::Tensor& x, const char* name) {
   if (g.numel() == 0) return false;
   TORCH_CHECK_VALUE(g.dim() == 1 && g.numel() == x.numel(), name, " must be empty or have shape (",
-                    x.numel(), ",) like its logits, got ", py_shape(g.sizes()));
+                    x.numel(), ",) like its logits, got ", py_shape(g.sym_sizes()));
   TORCH_CHECK_TYPE(g.scalar_type() == acc_type(x.scalar_type()), name, " must be in the accumulation dtype ",
                    py_dtype(acc_type(x.scalar_type())), " for ", py_dtype(x.scalar_type()), " logits, got ",
                    py_dtype(g.scalar_type()));

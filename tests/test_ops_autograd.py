@@ -62,16 +62,32 @@ def test_with_grad_is_honoured_without_autograd():
         assert L.rel_all_pairs(x, x, 1.0, True)[2].numel() == 1000
 
 
-def test_wrappers_ask_for_gradient_pieces_only_when_needed(monkeypatch):
-    seen = []
-    real_op = ops.ops._sp_mean
-    monkeypatch.setattr(ops.ops, "_sp_mean", lambda x, s, w: seen.append(w) or real_op(x, s, w))
-    x = torch.randn(10)
-    ops.softplus_mean(x)
-    ops.softplus_mean(x.requires_grad_())
-    with torch.no_grad():
-        ops.softplus_mean(x)
-    assert seen == [False, True, False]
+class _RecordWithGrad(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the with_grad argument each lightning_gans forward reaches its kernel with."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.namespace == "lightning_gans" and isinstance(args[-1], bool):
+            self.seen.append((func.__name__.split(".")[0], args[-1]))
+        return func(*args, **(kwargs or {}))
+
+
+def test_gradient_pieces_only_when_autograd_needs_them():
+    x, y = torch.randn(10), torch.randn(10)
+    xg = x.clone().requires_grad_()
+    with _RecordWithGrad() as rec:
+        ops.softplus_mean(x)  # no input requires grad
+        ops.relativistic_all_pairs(x, y)
+        with torch.no_grad():
+            ops.sgan_d(xg, y)
+            ops.relativistic_all_pairs(xg, y)
+        ops.relativistic_all_pairs(xg, y)  # all pairs always keeps its sums for the backward
+        ops.relativistic_all_pairs(x.reshape(10, 1), y.requires_grad_())  # the checked (non-fast) path too
+    assert rec.seen == [("softplus_mean", False), ("rel_all_pairs", False), ("sgan_d", False),
+                        ("rel_all_pairs", False), ("rel_all_pairs", True), ("rel_all_pairs", True)]
 
 
 def _all_losses(r, f):

@@ -208,7 +208,7 @@ std::tuple<Tensor, Tensor> rel_average_backward(const Tensor& grad, const Tensor
   check_pair(real_, fake_, false);
   TORCH_CHECK_VALUE(stats_.numel() == 4 && stats_.scalar_type() == at::kDouble,
                     "stats must be the 4 float64 statistics rel_average returned, got shape ",
-                    py_shape(stats_.sizes()), " and dtype ", py_dtype(stats_.scalar_type()));
+                    py_shape(stats_.sym_sizes()), " and dtype ", py_dtype(stats_.scalar_type()));
   const Tensor real = real_.contiguous(), fake = fake_.contiguous(), stats = stats_.contiguous();
   const int64_t n = real.numel(), m = fake.numel();
   const double g = grad_value(grad, real);

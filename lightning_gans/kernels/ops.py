@@ -94,21 +94,20 @@ def _use_fused(impl: str, device: torch.device) -> bool:
 
 # ----------------------------------------------------------------------------- fast path
 # The native ops, resolved once (an OpOverload call skips the packet's overload lookup), and
-# which tensors may go to them unchecked by Python: 1-D, on the CPU, or CUDA when built with it.
+# the extension's fast entry points: _C.fast_<op>(...) returns the loss for plain 1-D tensors
+# on a device with kernels (calling the same op, autograd included) and None otherwise, so the
+# common call costs one C call here. torch.compile traces the OpOverload path instead.
 _NATIVE = _ext.available()
 if _NATIVE:
+    import importlib
+
+    _C = importlib.import_module("lightning_gans._C")
     _L = torch.ops.lightning_gans
     _sp_mean, _sgan_d, _paired = _L.softplus_mean.default, _L.sgan_d.default, _L.rel_paired.default
     _all_pairs, _average = _L.rel_all_pairs.default, _L.rel_average.default
-    _CUDA = _ext.cuda_built()
 _FAST_IMPLS = ("auto", "fused") if _NATIVE else ()
-
-
+_compiling = torch.compiler.is_compiling
 _grad_enabled = torch.is_grad_enabled
-
-
-def _fast(t) -> bool:
-    return t.dim() == 1 and (t.is_cpu or (_CUDA and t.is_cuda))
 
 
 def _wants(a, b=None) -> bool:
@@ -122,8 +121,10 @@ def _wants(a, b=None) -> bool:
 # the elementwise forwards save it only where that beats recomputing it at this N.
 def softplus_mean(x: torch.Tensor, sign: float = 1.0, impl: str = "auto") -> torch.Tensor:
     """mean_k sp(sign * x_k): -log σ(x) = sp(-x), -log(1 - σ(x)) = sp(x) (Goodfellow et al. 2014)."""
-    if impl in _FAST_IMPLS and isinstance(x, torch.Tensor) and _fast(x):
-        return _sp_mean(x, sign, _wants(x))[0]
+    if impl in _FAST_IMPLS and not _compiling():
+        loss = _C.fast_softplus_mean(x, sign)
+        if loss is not None:
+            return loss
     x, sign = check_logits(x, "x"), _check_sign(sign)
     if _use_fused(impl, x.device):
         return _sp_mean(x, sign, _wants(x))[0]
@@ -132,9 +133,10 @@ def softplus_mean(x: torch.Tensor, sign: float = 1.0, impl: str = "auto") -> tor
 
 def sgan_d(real: torch.Tensor, fake: torch.Tensor, impl: str = "auto") -> torch.Tensor:
     """Standard GAN discriminator loss mean sp(-T_r) + mean sp(T_f), one op (N != M allowed)."""
-    if impl in _FAST_IMPLS and isinstance(real, torch.Tensor) and isinstance(fake, torch.Tensor) \
-            and _fast(real) and fake.dim() == 1:
-        return _sgan_d(real, fake, _wants(real, fake))[0]
+    if impl in _FAST_IMPLS and not _compiling():
+        loss = _C.fast_sgan_d(real, fake)
+        if loss is not None:
+            return loss
     r, f = check_pair(real, fake)
     if _use_fused(impl, r.device):
         return _sgan_d(r, f, _wants(r, f))[0]
@@ -143,9 +145,10 @@ def sgan_d(real: torch.Tensor, fake: torch.Tensor, impl: str = "auto") -> torch.
 
 def relativistic_paired(real: torch.Tensor, fake: torch.Tensor, sign: float = 1.0, impl: str = "auto") -> torch.Tensor:
     """mean_i sp(sign (T_f[i] - T_r[i])), N == M. sign=+1: RSGAN's D loss; -1: its G loss."""
-    if impl in _FAST_IMPLS and isinstance(real, torch.Tensor) and isinstance(fake, torch.Tensor) \
-            and _fast(real) and fake.dim() == 1:
-        return _paired(real, fake, sign, _wants(real, fake))[0]
+    if impl in _FAST_IMPLS and not _compiling():
+        loss = _C.fast_rel_paired(real, fake, sign)
+        if loss is not None:
+            return loss
     r, f = check_pair(real, fake, paired=True)
     sign = _check_sign(sign)
     if _use_fused(impl, r.device):
@@ -155,9 +158,10 @@ def relativistic_paired(real: torch.Tensor, fake: torch.Tensor, sign: float = 1.
 
 def relativistic_all_pairs(real: torch.Tensor, fake: torch.Tensor, sign: float = 1.0, impl: str = "auto") -> torch.Tensor:
     """(1/NM) sum_ij sp(sign (T_f[j] - T_r[i])) in O(N + M) memory, forward and backward."""
-    if impl in _FAST_IMPLS and isinstance(real, torch.Tensor) and isinstance(fake, torch.Tensor) \
-            and _fast(real) and fake.dim() == 1:
-        return _all_pairs(real, fake, sign, _wants(real, fake))[0]
+    if impl in _FAST_IMPLS and not _compiling():
+        loss = _C.fast_rel_all_pairs(real, fake, sign)
+        if loss is not None:
+            return loss
     r, f = check_pair(real, fake)
     sign = _check_sign(sign)
     if _use_fused(impl, r.device):
@@ -167,9 +171,10 @@ def relativistic_all_pairs(real: torch.Tensor, fake: torch.Tensor, sign: float =
 
 def relativistic_average(real: torch.Tensor, fake: torch.Tensor, sign: float = 1.0, impl: str = "auto") -> torch.Tensor:
     """RaSGAN: ½{mean_i sp(sign(m_f - T_r[i])) + mean_j sp(sign(T_f[j] - m_r))}, grads through the means."""
-    if impl in _FAST_IMPLS and isinstance(real, torch.Tensor) and isinstance(fake, torch.Tensor) \
-            and _fast(real) and fake.dim() == 1:
-        return _average(real, fake, sign)[0]
+    if impl in _FAST_IMPLS and not _compiling():
+        loss = _C.fast_rel_average(real, fake, sign)
+        if loss is not None:
+            return loss
     r, f = check_pair(real, fake)
     sign = _check_sign(sign)
     if _use_fused(impl, r.device):
