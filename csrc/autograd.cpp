@@ -1,18 +1,21 @@
 // Autograd for the lightning_gans ops, registered for every device at the
-// Autograd key. Each forward op is a torch::autograd::Function that
-// redispatches below autograd to the device kernel and saves what the
-// backward needs; its backward is one backward op. No Python runs on the
-// path: at the batch sizes GANs use (N = 64 .. 1K on a CPU) the per-call
-// overhead, not the arithmetic, is the cost (torch.library.register_autograd
-// put a Python autograd.Function around every call, ~10 us each way).
+// Autograd key. Each forward redispatches below autograd to the device kernel
+// and records one graph node that saves what the backward needs; the node's
+// backward is one backward op. No Python runs on the path: at the batch sizes
+// GANs use (N = 64 .. 1K on a CPU) the per-call overhead, not the arithmetic,
+// is the cost (torch.library.register_autograd put a Python autograd.Function
+// around every call, ~10 us each way).
 //
 // The backward ops are not differentiable: if their result is differentiated
 // again (a double backward through a loss), the node recorded here raises a
 // clear error instead of torch's generic one or a silent zero.
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
 #include <torch/library.h>
 
+#include <array>
 #include <string>
 #include <tuple>
 
@@ -60,90 +63,78 @@ auto below_autograd(F f) {
 }
 
 // ---------------------------------------------------------------- forwards
-// Each forward: the loss is differentiable, the saved pieces (g, row/col sums,
-// stats) are not. set_materialize_grads(false): a backward reached through the
-// saved pieces alone (impossible in practice) gets an undefined grad, not zeros.
-void setup(AutogradContext* ctx, const variable_list& saved, const variable_list& aux, double sign) {
-  ctx->set_materialize_grads(false);
-  ctx->save_for_backward(saved);
-  ctx->mark_non_differentiable(aux);
-  ctx->saved_data["sign"] = sign;
+// One graph node per loss, written as ATen's generated nodes are (a Node with
+// SavedVariables, history set on the loss only) rather than through
+// torch::autograd::Function, whose bookkeeping (per-input/output info, saved
+// data map, output wrapping) cost ~3 us per call, as much as the whole N = 64
+// kernel. apply() calls the backward op through the dispatcher, so under
+// create_graph its no-double-backward kernel records the error node.
+using torch::autograd::Node;
+using torch::autograd::SavedVariable;
+
+template <size_t K>
+struct LossNode : public Node {
+  std::array<SavedVariable, K> saved;
+  double sign = 0.0;
+  const char* op = "";
+
+  std::string name() const override { return std::string("lightning_gans::") + op + "_backward"; }
+  void release_variables() override {
+    for (auto& v : saved) v.reset_data();
+  }
+  std::array<Tensor, K> unpack() {
+    std::array<Tensor, K> out;
+    for (size_t k = 0; k < K; ++k) out[k] = saved[k].unpack();
+    return out;
+  }
+  variable_list apply(variable_list&& grads) override {
+    if (!grads[0].defined()) return variable_list(num_outputs());  // only reached through a non-loss output
+    return backward(grads[0], unpack());
+  }
+  virtual variable_list backward(const Tensor& grad, std::array<Tensor, K> s) = 0;
+};
+
+// The node for `loss`, with next edges to `inputs` and `to_save` saved (none is an
+// output of the node, so SavedVariable keeps them without a reference cycle).
+template <typename N, typename... Inputs>
+void record(const Tensor& loss, const char* op, double sign, std::initializer_list<Tensor> to_save,
+            const Inputs&... inputs) {
+  auto node = c10::make_intrusive<N>();
+  node->set_next_edges(torch::autograd::collect_next_edges(inputs...));
+  node->op = op;
+  node->sign = sign;
+  size_t k = 0;
+  for (const auto& t : to_save) node->saved[k++] = SavedVariable(t, false);
+  torch::autograd::set_history(loss, c10::intrusive_ptr<Node>(node));
 }
 
-struct SoftplusMean : public torch::autograd::Function<SoftplusMean> {
-  static variable_list forward(AutogradContext* ctx, const Tensor& x, double sign, bool with_grad) {
-    at::AutoDispatchBelowADInplaceOrView below;
-    auto [loss, g] = softplus_mean_op().call(x, sign, with_grad);
-    setup(ctx, {x, g}, {g}, sign);
-    return {loss, g};
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    if (!grads[0].defined()) return {Tensor(), Tensor(), Tensor()};
-    const auto s = ctx->get_saved_variables();
-    return {softplus_mean_bwd_op().call(grads[0], s[0], s[1], ctx->saved_data["sign"].toDouble()), Tensor(),
-            Tensor()};
+struct SoftplusMeanNode : LossNode<2> {  // saved: x, g
+  variable_list backward(const Tensor& grad, std::array<Tensor, 2> s) override {
+    return {softplus_mean_bwd_op().call(grad, s[0], s[1], sign)};
   }
 };
-
-struct SganD : public torch::autograd::Function<SganD> {
-  static variable_list forward(AutogradContext* ctx, const Tensor& real, const Tensor& fake, bool with_grad) {
-    at::AutoDispatchBelowADInplaceOrView below;
-    auto [loss, gr, gf] = sgan_d_op().call(real, fake, with_grad);
-    setup(ctx, {real, fake, gr, gf}, {gr, gf}, 0.0);
-    return {loss, gr, gf};
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    if (!grads[0].defined()) return {Tensor(), Tensor(), Tensor()};
-    const auto s = ctx->get_saved_variables();
-    auto [dr, df] = sgan_d_bwd_op().call(grads[0], s[0], s[1], s[2], s[3]);
-    return {dr, df, Tensor()};
+struct SganDNode : LossNode<4> {  // saved: real, fake, g_real, g_fake
+  variable_list backward(const Tensor& grad, std::array<Tensor, 4> s) override {
+    auto [dr, df] = sgan_d_bwd_op().call(grad, s[0], s[1], s[2], s[3]);
+    return {dr, df};
   }
 };
-
-struct RelPaired : public torch::autograd::Function<RelPaired> {
-  static variable_list forward(AutogradContext* ctx, const Tensor& real, const Tensor& fake, double sign,
-                               bool with_grad) {
-    at::AutoDispatchBelowADInplaceOrView below;
-    auto [loss, g] = rel_paired_op().call(real, fake, sign, with_grad);
-    setup(ctx, {real, fake, g}, {g}, sign);
-    return {loss, g};
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    if (!grads[0].defined()) return {Tensor(), Tensor(), Tensor(), Tensor()};
-    const auto s = ctx->get_saved_variables();
-    auto [dr, df] = rel_paired_bwd_op().call(grads[0], s[0], s[1], s[2], ctx->saved_data["sign"].toDouble());
-    return {dr, df, Tensor(), Tensor()};
+struct RelPairedNode : LossNode<3> {  // saved: real, fake, g
+  variable_list backward(const Tensor& grad, std::array<Tensor, 3> s) override {
+    auto [dr, df] = rel_paired_bwd_op().call(grad, s[0], s[1], s[2], sign);
+    return {dr, df};
   }
 };
-
-struct AllPairs : public torch::autograd::Function<AllPairs> {
-  static variable_list forward(AutogradContext* ctx, const Tensor& real, const Tensor& fake, double sign,
-                               bool with_grad) {
-    at::AutoDispatchBelowADInplaceOrView below;
-    auto [loss, row, col] = all_pairs_op().call(real, fake, sign, with_grad);
-    setup(ctx, {real, fake, row, col}, {row, col}, sign);
-    return {loss, row, col};
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    if (!grads[0].defined()) return {Tensor(), Tensor(), Tensor(), Tensor()};
-    const auto s = ctx->get_saved_variables();
-    auto [dr, df] = all_pairs_bwd_op().call(grads[0], s[0], s[1], s[2], s[3], ctx->saved_data["sign"].toDouble());
-    return {dr, df, Tensor(), Tensor()};
+struct AllPairsNode : LossNode<4> {  // saved: real, fake, row, col
+  variable_list backward(const Tensor& grad, std::array<Tensor, 4> s) override {
+    auto [dr, df] = all_pairs_bwd_op().call(grad, s[0], s[1], s[2], s[3], sign);
+    return {dr, df};
   }
 };
-
-struct Average : public torch::autograd::Function<Average> {
-  static variable_list forward(AutogradContext* ctx, const Tensor& real, const Tensor& fake, double sign) {
-    at::AutoDispatchBelowADInplaceOrView below;
-    auto [loss, stats] = average_op().call(real, fake, sign);
-    setup(ctx, {real, fake, stats}, {stats}, sign);
-    return {loss, stats};
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    if (!grads[0].defined()) return {Tensor(), Tensor(), Tensor()};
-    const auto s = ctx->get_saved_variables();
-    auto [dr, df] = average_bwd_op().call(grads[0], s[0], s[1], s[2], ctx->saved_data["sign"].toDouble());
-    return {dr, df, Tensor()};
+struct AverageNode : LossNode<3> {  // saved: real, fake, stats
+  variable_list backward(const Tensor& grad, std::array<Tensor, 3> s) override {
+    auto [dr, df] = average_bwd_op().call(grad, s[0], s[1], s[2], sign);
+    return {dr, df};
   }
 };
 
@@ -157,39 +148,47 @@ T2 softplus_mean_ad(const Tensor& x, double sign, bool with_grad) {
   check_logits(x, "x");
   check_sign(sign);
   if (!needs_grad(x)) return below_autograd([&] { return softplus_mean_op().call(x, sign, with_grad); });
-  const auto out = SoftplusMean::apply(x, sign, with_grad && save_gradient(x));
-  return {out[0], out[1]};
+  auto out = below_autograd([&] { return softplus_mean_op().call(x, sign, with_grad && save_gradient(x)); });
+  record<SoftplusMeanNode>(std::get<0>(out), "softplus_mean", sign, {x, std::get<1>(out)}, x);
+  return out;
 }
 
 T3 sgan_d_ad(const Tensor& real, const Tensor& fake, bool with_grad) {
   check_pair(real, fake, false);  // here too: for a mixed cpu/meta pair the dispatcher would pick Meta
   if (!needs_grad(real, fake)) return below_autograd([&] { return sgan_d_op().call(real, fake, with_grad); });
-  const auto out = SganD::apply(real, fake, with_grad && save_gradient(real) && save_gradient(fake));
-  return {out[0], out[1], out[2]};
+  const bool save = with_grad && save_gradient(real) && save_gradient(fake);
+  auto out = below_autograd([&] { return sgan_d_op().call(real, fake, save); });
+  record<SganDNode>(std::get<0>(out), "sgan_d", 0.0, {real, fake, std::get<1>(out), std::get<2>(out)}, real, fake);
+  return out;
 }
 
 T2 rel_paired_ad(const Tensor& real, const Tensor& fake, double sign, bool with_grad) {
+  check_pair(real, fake, true);
   check_sign(sign);
-  check_pair(real, fake, true);  // here too: for a mixed cpu/meta pair the dispatcher would pick Meta
   if (!needs_grad(real, fake)) return below_autograd([&] { return rel_paired_op().call(real, fake, sign, with_grad); });
-  const auto out = RelPaired::apply(real, fake, sign, with_grad && save_gradient(real));
-  return {out[0], out[1]};
+  const bool save = with_grad && save_gradient(real);
+  auto out = below_autograd([&] { return rel_paired_op().call(real, fake, sign, save); });
+  record<RelPairedNode>(std::get<0>(out), "rel_paired", sign, {real, fake, std::get<1>(out)}, real, fake);
+  return out;
 }
 
 T3 all_pairs_ad(const Tensor& real, const Tensor& fake, double sign, bool with_grad) {
+  check_pair(real, fake, false);
   check_sign(sign);
-  check_pair(real, fake, false);  // here too: for a mixed cpu/meta pair the dispatcher would pick Meta
   if (!needs_grad(real, fake)) return below_autograd([&] { return all_pairs_op().call(real, fake, sign, with_grad); });
-  const auto out = AllPairs::apply(real, fake, sign, true);
-  return {out[0], out[1], out[2]};
+  auto out = below_autograd([&] { return all_pairs_op().call(real, fake, sign, true); });
+  record<AllPairsNode>(std::get<0>(out), "rel_all_pairs", sign, {real, fake, std::get<1>(out), std::get<2>(out)},
+                       real, fake);
+  return out;
 }
 
 T2 average_ad(const Tensor& real, const Tensor& fake, double sign) {
+  check_pair(real, fake, false);
   check_sign(sign);
-  check_pair(real, fake, false);  // here too: for a mixed cpu/meta pair the dispatcher would pick Meta
   if (!needs_grad(real, fake)) return below_autograd([&] { return average_op().call(real, fake, sign); });
-  const auto out = Average::apply(real, fake, sign);
-  return {out[0], out[1]};
+  auto out = below_autograd([&] { return average_op().call(real, fake, sign); });
+  record<AverageNode>(std::get<0>(out), "rel_average", sign, {real, fake, std::get<1>(out)}, real, fake);
+  return out;
 }
 
 // ---------------------------------------------------------------- backwards

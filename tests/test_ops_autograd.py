@@ -11,8 +11,8 @@ from test_ops import ELEMENTWISE, OPS, _opcheck_cases, call, make_inputs, raw_va
 
 pytestmark = pytest.mark.skipif(not _ext.available(), reason=f"native extension missing: {_ext.load_error()}")
 
-NODE_NAMES = {"softplus_mean": "SoftplusMean", "sgan_d": "SganD", "paired": "RelPaired", "all_pairs": "AllPairs",
-              "average": "Average"}
+OP_NAMES = {"softplus_mean": "softplus_mean", "sgan_d": "sgan_d", "paired": "rel_paired", "all_pairs": "rel_all_pairs",
+            "average": "rel_average"}
 
 
 @pytest.mark.parametrize("case", range(len(_opcheck_cases())))
@@ -25,9 +25,11 @@ def test_opcheck(case):
 def test_autograd_is_one_cpp_node(name):
     xs = [x.requires_grad_() for x in make_inputs(name, 50, torch.float32)]
     loss = call(name, "fused", xs)
-    # a C++ torch::autograd::Function node, straight on the loss (no Python Function, no view)
-    assert NODE_NAMES[name] in loss.grad_fn.name(), loss.grad_fn.name()
-    assert "Python" not in type(loss.grad_fn).__name__
+    # one C++ node straight on the loss, whose next functions are the inputs' own (no Python
+    # autograd.Function, no view or reshape node in between)
+    assert loss.grad_fn.name() == f"lightning_gans::{OP_NAMES[name]}_backward"
+    assert type(loss.grad_fn).__name__ == "CppFunction"
+    assert [type(f).__name__ for f, _ in loss.grad_fn.next_functions] == ["AccumulateGrad"] * len(xs)
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE)
