@@ -33,14 +33,23 @@ using namespace handles;
 // Save-vs-recompute for the elementwise losses. Saving: the forward writes the
 // unit-upstream gradient g (4 bytes per logit) and the backward reads it back and
 // scales it. Recomputing: the backward reads the logits again and evaluates σ
-// (one exp per logit). On the CPU the exp costs less than an extra array's
-// allocation, write and read at every N measured (see kCpuSaveMaxN); on CUDA
-// the exp is free next to memory traffic, so both recompute.
+// (one more exp per logit) and no g is allocated. While g stays in cache, the
+// write and read cost less than the exp; once it does not (g > 8 MB against a
+// 32 MB L3 shared with x and dx), and above all once it is large enough for
+// glibc to mmap it afresh on every call (> 32 MB: page faults and zeroing),
+// recomputing wins. CUDA: the exp is free next to memory traffic, so recompute.
 //
-// CPU crossover, float32 fwd+bwd of softplus_mean, ratio recompute/save (one
-// run each, 2-core AMD EPYC, load < 0.3; benchmarks/crossover.py):
-//   (filled in from the measurement)
-constexpr int64_t kCpuSaveMaxN = 0;
+// Measured: `lgans-bench --crossover --threads 1 --sizes 256,4K,64K,256K,1M,2M,4M,8M,16M`
+// (float32 fwd+bwd on the raw ops, time saved / time recomputed; AMD EPYC Zen 4,
+// 2 cores, torch 2.14.1; load average ~9.5 from other jobs, so single points are
+// noisy; with 2 threads the same trend, noisier):
+//   N              256   4K    64K   256K  1M    2M    4M    8M    16M
+//   softplus_mean  0.95  0.91  0.87  0.76  0.96  2.15  0.89  1.49  1.47
+//   sgan_d         0.96  0.87  0.79  0.92  0.91  1.04  1.17  1.35  1.46
+//   rel_paired     1.05  1.04  0.94  0.34  0.37  0.98  1.18  1.42  1.27
+// Saving is as fast or faster up to 1M, the crossover lies between 2M and 4M,
+// recomputing is 1.3-1.5x faster from 8M: save up to 2M.
+constexpr int64_t kCpuSaveMaxN = int64_t(1) << 21;
 constexpr int64_t kCudaSaveMaxN = 0;
 
 bool save_gradient(const Tensor& x) {

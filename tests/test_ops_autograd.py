@@ -7,7 +7,8 @@ import torch
 
 from lightning_gans import kernels as ops
 from lightning_gans.kernels import extension as _ext
-from test_ops import ELEMENTWISE, OPS, _opcheck_cases, call, make_inputs, raw_value_and_grads, value_and_grads
+from test_ops import (ELEMENTWISE, OPS, _opcheck_cases, call, check_against_reference, make_inputs,
+                      raw_value_and_grads, value_and_grads)
 
 pytestmark = pytest.mark.skipif(not _ext.available(), reason=f"native extension missing: {_ext.load_error()}")
 
@@ -38,16 +39,16 @@ def test_saved_gradient_is_in_accumulation_dtype_or_absent(name):
     # empty (recompute) or N values in float32 (half inputs) / float64: never rounded to half.
     L = torch.ops.lightning_gans
     for dtype, acc in ((torch.float16, torch.float32), (torch.bfloat16, torch.float32), (torch.float64, torch.float64)):
-        for n in (64, 4096, 1 << 18):
+        for n in (64, 4096, 1 << 18, (1 << 22) + 1):
             xs = [x.requires_grad_() for x in make_inputs(name, n, dtype)]
             if name == "softplus_mean":
-                saved = L.softplus_mean(xs[0], 1.0, True)[1:]
+                saved, like = L.softplus_mean(xs[0], 1.0, True)[1:], xs
             elif name == "sgan_d":
-                saved = L.sgan_d(*xs, True)[1:]
+                saved, like = L.sgan_d(*xs, True)[1:], xs
             else:
-                saved = L.rel_paired(*xs, 1.0, True)[1:]
-            for g in saved:
-                assert g.numel() == 0 or (g.numel() == n and g.dtype == acc), (n, g.shape, g.dtype)
+                saved, like = L.rel_paired(*xs, 1.0, True)[1:], xs[1:]  # g is d/dfake
+            for g, x in zip(saved, like):
+                assert g.numel() == 0 or (g.shape == x.shape and g.dtype == acc), (n, g.shape, g.dtype)
 
 
 def test_with_grad_is_honoured_without_autograd():
@@ -108,16 +109,33 @@ def _eager_and_compiled(fn, r0, f0, **compile_kw):
     return outs
 
 
-@pytest.mark.parametrize("n", [257, 70001])
-def test_torch_compile_fullgraph_aot_eager(n):
-    # Two sizes, so that both the saved-gradient and the recompute backward are traced
-    # whatever the size threshold; aot_eager runs the same ops, so results are bitwise equal.
+def _elementwise_losses(r, f):
+    return ops.sgan_d(r, f) + ops.softplus_mean(f, -1.0) + ops.relativistic_paired(r, f, 1.0)
+
+
+@pytest.mark.parametrize("fn,n", [(_all_losses, 257), (_elementwise_losses, (1 << 23) + 3)], ids=["saved", "recomputed"])
+def test_torch_compile_fullgraph_aot_eager(fn, n):
+    # Small N traces the saved-gradient backward, large N the recomputing one (see
+    # test_save_below_and_recompute_above_a_size); aot_eager runs the same ops, so results are
+    # bitwise equal.
     torch._dynamo.reset()
     g = torch.Generator().manual_seed(5)
     r0, f0 = torch.randn(n, generator=g), torch.randn(n, generator=g)
-    eager, compiled = _eager_and_compiled(_all_losses, r0, f0, backend="aot_eager")
+    eager, compiled = _eager_and_compiled(fn, r0, f0, backend="aot_eager")
     for a, b in zip(eager, compiled):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_save_below_and_recompute_above_a_size(name):
+    # The autograd kernel saves the gradient at GAN batch sizes and recomputes it for huge N
+    # (the threshold, measured, is in csrc/autograd.cpp); both give the reference's gradients.
+    for n, saved in ((64, True), ((1 << 23) + 1, False)):
+        xs = make_inputs(name, n, torch.float32)
+        with _RecordWithGrad() as rec:
+            loss, grads = value_and_grads(name, "fused", xs)
+        assert rec.seen[0][1] is saved, (n, rec.seen)
+        check_against_reference(name, torch.float32, loss, grads, xs, -1.0, what=f"{name} n={n}")
 
 
 def test_torch_compile_inductor_no_graph_break():
@@ -135,7 +153,7 @@ def test_torch_compile_inductor_no_graph_break():
 
 @pytest.mark.parametrize("name", list(OPS))
 def test_deterministic_across_runs_and_threads(name):
-    sizes = (20011,) if name == "all_pairs" else (999, 20011, 300007)
+    sizes = (20011,) if name == "all_pairs" else (999, 20011, 300007, (1 << 22) + 5)  # saved and recomputed
     threads = torch.get_num_threads()
     for n in sizes:
         xs = make_inputs(name, n, torch.float32)

@@ -20,8 +20,10 @@ namespace CPU_CAPABILITY {
 using at::vec::Vectorized;
 
 constexpr int64_t kChunk = 4096;  // elementwise partition (fixed: reductions add chunk partials in order)
-// Elementwise ops go parallel only above kGrainChunks chunks (N > LG_GRAIN_CHUNKS * 4096):
-// waking OpenMP's second thread costs more than it saves below that (measured, see ops_cpu.cpp).
+// Elementwise ops go parallel only above kGrainChunks chunks (N > 16K): an OpenMP fork/join
+// costs a few microseconds, about what one thread takes for 8K logits (the previous grain of
+// one chunk forked from N = 8K). Not tuned by measurement: the development machine was too
+// loaded for parallel timings to mean anything (a busy core stalls the join).
 #ifndef LG_GRAIN_CHUNKS
 #define LG_GRAIN_CHUNKS 4
 #endif
