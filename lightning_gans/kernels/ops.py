@@ -5,7 +5,10 @@ loss in the input dtype, and has a pure-torch twin in `reference.py` with the
 same signature. `impl` picks the implementation:
 
     "auto"  -> native kernel when the extension is loaded and supports the
-               device (CPU; CUDA when built with it), else the reference
+               device (CPU; CUDA when built with it), else the reference. On the
+               CPU the fused op is faster than the reference at every size
+               lgans-bench measures (N = 64 .. 64M, float32 fwd+bwd), so auto
+               has no size threshold
     "fused" -> native kernel, or an error saying why it is unavailable
     "ref"   -> the pure-torch reference
 
