@@ -70,7 +70,8 @@ inline Vectorized<A> log1p_unit(const Vectorized<A>& e) {
   }
 }
 
-// Vector forms of gan_math.h: e = exp(-|z|) once for both sp and σ.
+// Vector forms of gan_math.h: e = exp(-|z|) once for both sp and σ. NaN propagates through
+// e (exp(-|NaN|) is NaN), not through the max(z, 0) blend, which alone would turn NaN into 0.
 template <typename A>
 inline Vectorized<A> vec_sp(const Vectorized<A>& z) {
   using V = Vectorized<A>;

@@ -10,7 +10,7 @@
 Every case (op, size, dtype, device) times fused, eager and compile on the same
 inputs, for forward, backward and forward+backward, in interleaved repetitions
 (the impl order rotates each repetition so drift hits all alike), and measures
-the peak extra memory of each pass once. See `bench_core` for the method and
+the peak extra memory of each pass once. See `core` for the method and
 docs/bench.md for the results. `--crossover` times the two backward strategies of the
 elementwise ops on the raw kernels (the data behind the size threshold in csrc/autograd.cpp).
 """
