@@ -4,8 +4,8 @@
 // inline namespace, as in ATen.
 //
 // Determinism: work is cut into fixed chunks that depend only on the sizes,
-// never on the thread count; each chunk writes its own partial result, and
-// partials are added in chunk order. So losses and gradients are bitwise the
+// never on the thread count (threads claim chunks dynamically, parallel_items);
+// each chunk writes its own partial result, and partials are added in chunk order. So losses and gradients are bitwise the
 // same whatever at::get_num_threads() is.
 #pragma once
 #include "all_pairs_impl.h"
@@ -58,16 +58,14 @@ void sp_sum_impl(const void* xv, const void* yv, int64_t n, double a, double c, 
   const T* y = static_cast<const T*>(yv);
   const int64_t nch = (n + kChunk - 1) / kChunk;
   std::vector<double> part(2 * nch);
-  at::parallel_for(0, nch, kGrainChunks, [&](int64_t c0, int64_t c1) {
-    for (int64_t ch = c0; ch < c1; ++ch) {
-      const int64_t s = ch * kChunk, len = std::min(kChunk, n - s);
-      const T* ys = y ? y + s : nullptr;
-      double* o = &part[2 * ch];
-      if (y && want_sig) sp_sum_chunk<T, true, true>(x + s, ys, len, A(a), A(c), A(b), o);
-      else if (y) sp_sum_chunk<T, true, false>(x + s, ys, len, A(a), A(c), A(b), o);
-      else if (want_sig) sp_sum_chunk<T, false, true>(x + s, ys, len, A(a), A(c), A(b), o);
-      else sp_sum_chunk<T, false, false>(x + s, ys, len, A(a), A(c), A(b), o);
-    }
+  parallel_items(nch, kGrainChunks, [&](int64_t ch) {
+    const int64_t s = ch * kChunk, len = std::min(kChunk, n - s);
+    const T* ys = y ? y + s : nullptr;
+    double* o = &part[2 * ch];
+    if (y && want_sig) sp_sum_chunk<T, true, true>(x + s, ys, len, A(a), A(c), A(b), o);
+    else if (y) sp_sum_chunk<T, true, false>(x + s, ys, len, A(a), A(c), A(b), o);
+    else if (want_sig) sp_sum_chunk<T, false, true>(x + s, ys, len, A(a), A(c), A(b), o);
+    else sp_sum_chunk<T, false, false>(x + s, ys, len, A(a), A(c), A(b), o);
   });
   out[0] = out[1] = 0.0;
   for (int64_t ch = 0; ch < nch; ++ch) {
@@ -137,18 +135,16 @@ void sig_affine_typed(const T* x, const T* y, int64_t n, double a, double c, dou
   using A = acc_t<T>;
   const int64_t nch = (n + kChunk - 1) / kChunk;
   std::vector<double> part(sp_total ? nch : 0);
-  at::parallel_for(0, nch, kGrainChunks, [&](int64_t c0, int64_t c1) {
-    for (int64_t ch = c0; ch < c1; ++ch) {
-      const int64_t s = ch * kChunk, len = std::min(kChunk, n - s);
-      const T* ys = y ? y + s : nullptr;
-      O* oys = out_y ? out_y + s : nullptr;
-      if (sp_total) {
-        sig_affine_chunk<T, O, true>(x + s, ys, len, A(a), A(c), A(b), A(coef_x), A(add_x), out_x + s, A(coef_y),
-                                     A(add_y), oys, &part[ch]);
-      } else {
-        sig_affine_chunk<T, O, false>(x + s, ys, len, A(a), A(c), A(b), A(coef_x), A(add_x), out_x + s, A(coef_y),
-                                      A(add_y), oys, nullptr);
-      }
+  parallel_items(nch, kGrainChunks, [&](int64_t ch) {
+    const int64_t s = ch * kChunk, len = std::min(kChunk, n - s);
+    const T* ys = y ? y + s : nullptr;
+    O* oys = out_y ? out_y + s : nullptr;
+    if (sp_total) {
+      sig_affine_chunk<T, O, true>(x + s, ys, len, A(a), A(c), A(b), A(coef_x), A(add_x), out_x + s, A(coef_y),
+                                   A(add_y), oys, &part[ch]);
+    } else {
+      sig_affine_chunk<T, O, false>(x + s, ys, len, A(a), A(c), A(b), A(coef_x), A(add_x), out_x + s, A(coef_y),
+                                    A(add_y), oys, nullptr);
     }
   });
   if (sp_total) {
@@ -181,7 +177,9 @@ void scale_impl(const void* gv, int64_t n, double kx, void* out_xv, double ky, v
   const A* g = static_cast<const A*>(gv);
   T* out_x = static_cast<T*>(out_xv);
   T* out_y = static_cast<T*>(out_yv);
-  at::parallel_for(0, n, kGrainChunks * kChunk, [&](int64_t k0, int64_t k1) {
+  const int64_t nch = (n + kChunk - 1) / kChunk;
+  parallel_items(nch, kGrainChunks, [&](int64_t ch) {
+    const int64_t k0 = ch * kChunk, k1 = std::min(n, k0 + kChunk);
     const V vx(static_cast<A>(kx)), vy(static_cast<A>(ky));
     int64_t k = k0;
     if constexpr (std::is_same_v<T, A>) {
@@ -206,18 +204,16 @@ double sum_impl(const void* xv, int64_t n) {
   const T* x = static_cast<const T*>(xv);
   const int64_t nch = (n + kChunk - 1) / kChunk;
   std::vector<double> part(nch);
-  at::parallel_for(0, nch, kGrainChunks, [&](int64_t c0, int64_t c1) {
+  parallel_items(nch, kGrainChunks, [&](int64_t ch) {
     A buf[kChunk];
-    for (int64_t ch = c0; ch < c1; ++ch) {
-      const int64_t s = ch * kChunk, len = std::min(kChunk, n - s);
-      const A* xa = as_acc(x + s, len, buf);
-      V acc(A(0));
-      int64_t k = 0;
-      for (; k + V::size() <= len; k += V::size()) acc = acc + V::loadu(xa + k);
-      double t = hsum(acc);
-      for (; k < len; ++k) t += xa[k];
-      part[ch] = t;
-    }
+    const int64_t s = ch * kChunk, len = std::min(kChunk, n - s);
+    const A* xa = as_acc(x + s, len, buf);
+    V acc(A(0));
+    int64_t k = 0;
+    for (; k + V::size() <= len; k += V::size()) acc = acc + V::loadu(xa + k);
+    double t = hsum(acc);
+    for (; k < len; ++k) t += xa[k];
+    part[ch] = t;
   });
   double total = 0.0;
   for (double p : part) total += p;

@@ -7,6 +7,7 @@
 #include <c10/util/Half.h>
 
 #include <algorithm>
+#include <atomic>
 #include <type_traits>
 #include <vector>
 
@@ -30,6 +31,23 @@ constexpr int64_t kChunk = 4096;  // elementwise partition (fixed: reductions ad
 constexpr int64_t kGrainChunks = LG_GRAIN_CHUNKS;
 constexpr int64_t kTile = 1024;   // all-pairs column tile (F and col partials stay in L1)
 constexpr int64_t kMaxRowBlocks = 16;  // all-pairs: col partials cost kMaxRowBlocks * M, i.e. O(M)
+
+// fn(item) for every item in [0, n), in parallel when n > grain. Threads claim items one at
+// a time from a shared counter instead of taking equal shares up front: when another process
+// holds a core, the thread that runs takes over the stalled one's items instead of the op
+// waiting for it (at::parallel_for's static split made a loaded 2-core machine as slow as its
+// slowest core). Each item writes only its own results, so which thread ran it changes
+// nothing: results stay bitwise the same for any thread count or timing.
+template <typename F>
+void parallel_items(int64_t n, int64_t grain, const F& fn) {
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, n, grain, [&](int64_t, int64_t) {
+    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
+         i = next.fetch_add(1, std::memory_order_relaxed)) {
+      fn(i);
+    }
+  });
+}
 
 // float32 accumulation for half types and float32; float64 for float64.
 template <typename T>
