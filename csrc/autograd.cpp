@@ -39,16 +39,16 @@ using namespace handles;
 // glibc to mmap it afresh on every call (> 32 MB: page faults and zeroing),
 // recomputing wins. CUDA: the exp is free next to memory traffic, so recompute.
 //
-// Measured: `lgans-bench --crossover --threads 1 --sizes 256,4K,64K,256K,1M,2M,4M,8M,16M`
-// (float32 fwd+bwd on the raw ops, time saved / time recomputed; AMD EPYC Zen 4,
-// 2 cores, torch 2.14.1; load average ~9.5 from other jobs, so single points are
-// noisy; with 2 threads the same trend, noisier):
+// Measured (benchmarks/results/cpu_2026-12-02_crossover.md): `lgans-bench --crossover
+// --threads 1 --sizes 256,4K,64K,256K,1M,2M,4M,8M,16M`, float32 fwd+bwd on the raw ops,
+// time saved / time recomputed; AMD EPYC (Zen 4), 2 cores, torch 2.14.1, load average
+// ~8.5 from other jobs (so single points are noisy; an earlier run gave the same trend):
 //   N              256   4K    64K   256K  1M    2M    4M    8M    16M
-//   softplus_mean  0.95  0.91  0.87  0.76  0.96  2.15  0.89  1.49  1.47
-//   sgan_d         0.96  0.87  0.79  0.92  0.91  1.04  1.17  1.35  1.46
-//   rel_paired     1.05  1.04  0.94  0.34  0.37  0.98  1.18  1.42  1.27
-// Saving is as fast or faster up to 1M, the crossover lies between 2M and 4M,
-// recomputing is 1.3-1.5x faster from 8M: save up to 2M.
+//   softplus_mean  1.04  0.91  0.86  0.82  0.96  0.97  1.03  1.44  1.62
+//   sgan_d         0.99  0.88  0.77  0.80  0.88  0.89  1.45  1.43  1.46
+//   rel_paired     1.04  0.89  0.79  0.76  0.85  1.88  0.90  1.60  1.30
+// Saving is 5-25% faster from 4K to 2M, the crossover lies near 4M, recomputing is
+// 1.3-1.6x faster from 8M: save up to 2M.
 constexpr int64_t kCpuSaveMaxN = int64_t(1) << 21;
 constexpr int64_t kCudaSaveMaxN = 0;
 
