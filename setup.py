@@ -69,7 +69,7 @@ def token(s: str) -> str:
 
 
 isa_sources = ["csrc/cpu/kernels_default.cpp", "csrc/cpu/kernels_avx2.cpp", "csrc/cpu/kernels_avx512.cpp"]
-cpu_sources = ["csrc/ops.cpp", "csrc/cpu/ops_cpu.cpp", *isa_sources, "csrc/build_info.cpp", "csrc/tile_emulation.cpp"]
+cpu_sources = ["csrc/ops.cpp", "csrc/autograd.cpp", "csrc/cpu/ops_cpu.cpp", *isa_sources, "csrc/build_info.cpp", "csrc/tile_emulation.cpp"]
 cuda_sources = ["csrc/cuda/ops_cuda.cpp", "csrc/cuda/elementwise.cu", "csrc/cuda/all_pairs.cu",
                 "csrc/cuda/all_pairs_legacy.cu"]
 # No -std: torch's builder adds the standard its headers need (C++17 or C++20).

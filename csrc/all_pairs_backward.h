@@ -1,7 +1,8 @@
 // The all-pairs backward, shared by the CPU and CUDA registrations: the
-// forward already reduced row_i = sum_j σ(z_ij) and col_j = sum_i σ(z_ij)
-// (SPEC §3), so only a scale remains. Tensor arithmetic keeps the incoming
-// gradient on its device (no host sync on CUDA).
+// forward already reduced row_i = sum_j σ(z_ij) and col_j = sum_i σ(z_ij),
+// and dL/dr_i = -s row_i / (NM), dL/df_j = s col_j / (NM), so only a scale
+// remains. Tensor arithmetic keeps the incoming gradient on its device (no
+// host sync on CUDA).
 #pragma once
 #include <ATen/core/Tensor.h>
 

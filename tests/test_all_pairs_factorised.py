@@ -8,7 +8,9 @@ their boundary, against the float64 reference, values and gradients.
 import pytest
 import torch
 
-from lightning_gans import _ext, ops, reference
+from lightning_gans import kernels as ops
+from lightning_gans.kernels import extension as _ext
+from lightning_gans.kernels import reference
 
 pytestmark = pytest.mark.skipif(not _ext.available(), reason="native extension not built")
 

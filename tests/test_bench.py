@@ -9,8 +9,10 @@ import json
 import pytest
 import torch
 
-from lightning_gans import _ext
-from lightning_gans import bench, bench_core, bench_report
+from lightning_gans.cli import bench
+from lightning_gans.cli.bench import core as bench_core
+from lightning_gans.cli.bench import report as bench_report
+from lightning_gans.kernels import extension as _ext
 
 RECORD_KEYS = {"op", "impl", "size", "dtype", "device", "pass",
                "median_ms", "p20_ms", "p80_ms", "peak_bytes", "reps", "inner"}
@@ -84,6 +86,7 @@ def test_cli_rejects_bad_arguments():
     with pytest.raises(SystemExit):
         bench.main(["--sizes", "0"])
     assert bench.parse_size("16M") == 16 << 20 and bench.parse_size("4k") == 4096
+    assert bench.parse_size("64") == 64
     with pytest.raises(ValueError):
         bench_core.time_pass(lambda: None, (), "sideways", 1, torch.device("cpu"))
 
@@ -95,16 +98,23 @@ def _rec(op, impl, size, ms, peak=0, device="cpu", p="fwd+bwd"):
 
 def test_targets_and_gpu_rows_from_records():
     recs = [_rec("relativistic_all_pairs", "fused", 4096, 10.0, 100 << 10),
-            _rec("relativistic_all_pairs", "eager", 4096, 60.0, 192 << 20),
+            _rec("relativistic_all_pairs", "eager", 4096, 600.0, 192 << 20),
             _rec("relativistic_all_pairs", "compile", 4096, 20.0, 64 << 20),
             _rec("softplus_mean", "fused", 1 << 20, 1.0), _rec("softplus_mean", "eager", 1 << 20, 3.0),
-            _rec("softplus_mean", "compile", 1 << 20, 0.5)]
+            _rec("softplus_mean", "compile", 1 << 20, 0.5),
+            _rec("sgan_d", "fused", 64, 10.0), _rec("sgan_d", "eager", 64, 25.0), _rec("sgan_d", "compile", 64, 9.0),
+            _rec("relativistic_paired", "fused", 16 << 20, 10.0), _rec("relativistic_paired", "compile", 16 << 20, 11.0)]
     got = {t["target"]: (round(t["measured"], 3), t["met"]) for t in bench_report.evaluate_targets(recs)}
-    assert got["all pairs 4096x4096: eager / fused"] == (6.0, True)
-    assert got["all pairs 4096x4096: compile / fused"] == (2.0, False)
+    assert got["all pairs 4096x4096: eager / fused"] == (60.0, True)
+    assert got["all pairs 4096x4096: compile / fused"] == (2.0, False)  # >= 10x
     assert got["all pairs 4096x4096: fused peak extra memory"] == (0.098, True)
     assert got["all pairs 4096x4096: eager peak extra memory"] == (192.0, True)
-    assert got["softplus_mean 1M: compile / fused"] == (0.5, False)
+    assert got["softplus_mean 1M: eager / fused"] == (3.0, True)  # >= 3x
+    assert got["softplus_mean 1M: compile / fused"] == (0.5, False)  # >= 1.2x
+    assert got["sgan_d 64: eager / fused"] == (2.5, True)  # >= 2x
+    assert got["sgan_d 64: compile / fused"] == (0.9, False)  # >= 1x
+    assert got["relativistic_paired 16M: compile / fused"] == (1.1, True)
+    assert "relativistic_paired 16M: eager / fused" not in got  # no eager target at 16M
 
     limits = {"sfu_pairs_per_s": 1e12, "dram_gb_per_s": 1000.0}
     gpu = [_rec("relativistic_all_pairs", "fused", 65536, 8.0, device="cuda"),
@@ -113,3 +123,27 @@ def test_targets_and_gpu_rows_from_records():
     assert rows["pairs/s"]["achieved"] == pytest.approx(65536**2 / 8e-3)
     assert rows["GB/s"]["achieved"] == pytest.approx((64 << 20) * 4 / 1e-3 / 1e9)
     assert rows["GB/s"]["fraction"] == pytest.approx(rows["GB/s"]["achieved"] / 1000.0)
+
+
+def test_default_sizes_and_the_64m_option():
+    args = bench.resolve(bench.build_parser().parse_args([]))
+    elementwise = bench.sizes_for(bench_core.OPS["softplus_mean"], "cpu", args)
+    assert [64, 256, 1024, 64 << 10, 1 << 20, 16 << 20] == [s for s in elementwise if s != 4096]
+    assert 64 << 20 not in elementwise
+    args = bench.resolve(bench.build_parser().parse_args(["--with-64m"]))
+    assert bench.sizes_for(bench_core.OPS["sgan_d"], "cpu", args)[-1] == 64 << 20
+    assert bench.sizes_for(bench_core.OPS["relativistic_all_pairs"], "cpu", args)[0] == 256
+
+
+@pytest.mark.skipif(not _ext.available(), reason="native extension missing")
+def test_crossover_mode_times_both_backward_paths(tmp_path, capsys):
+    js = tmp_path / "c.json"
+    assert bench.main(["--crossover", "--ops", "softplus_mean,sgan_d,relativistic_average", "--sizes", "64,5000",
+                       "--reps", "3", "--sample-ms", "0.2", "--json", str(js)]) == 0
+    rows = json.loads(js.read_text())["crossover"]
+    assert [(r["op"], r["size"]) for r in rows] == [("softplus_mean", 64), ("softplus_mean", 5000),
+                                                    ("sgan_d", 64), ("sgan_d", 5000)]  # average has no choice
+    for r in rows:
+        assert r["save_s"] > 0 and r["recompute_s"] > 0
+        assert r["save_over_recompute"] == pytest.approx(r["save_s"] / r["recompute_s"])
+    assert "| softplus_mean | 64 |" in capsys.readouterr().out

@@ -16,7 +16,8 @@
 // product by e^80 < FLT_MAX; NaN or ±inf fails the check and takes the exact path.
 // a_j and b_i are computed in double from the float inputs, so x is accurate to ~1 ulp.
 //
-// Determinism: rows are cut into at most kMaxRowBlocks fixed blocks, each
+// Determinism: rows are cut into at most kMaxRowBlocks fixed blocks (claimed by
+// threads dynamically, parallel_items), each
 // keeping its own column partials; the path taken depends only on the data
 // and the fixed tiling, never on the thread count.
 #pragma once
@@ -143,33 +144,31 @@ double all_pairs_blocks(const A* R, const A* F, int64_t n, int64_t m, A* row, A*
   const int64_t br = (n + nblk - 1) / nblk;
   Scratch<A> colpart(GRAD ? nblk * m : 0);
   Scratch<double> losspart(nblk);
-  at::parallel_for(0, nblk, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      const int64_t i0 = blk * br, i1 = std::min(n, i0 + br);
-      if (i0 >= i1) continue;
-      Scratch<double> rowsum(i1 - i0);
-      double loss = 0.0;
-      A* cp = GRAD ? colpart.data() + blk * m : nullptr;
-      for (int64_t j0 = 0, t = 0; j0 < m; j0 += kTile, ++t) {
-        const int64_t j1 = std::min(m, j0 + kTile);
-        for (int64_t i = i0; i < i1; ++i) {
-          double& sig = rowsum[i - i0];
-          if constexpr (kFactorise) {
-            const double zmax = fmax[t] - double(R[i]), zmin = fmin[t] - double(R[i]);
-            if (zmax <= kZHi && zmin >= kZLo) {  // false for NaN and ±inf
-              const float b = float(std::exp(fmax[t] - double(R[i])));
-              const int64_t j = factorised_row<GRAD>(a.data(), j0, j1, b, product_length(zmax), cp, loss, sig);
-              exact_tail<float, GRAD>(F, R[i], j, j1, cp, loss, sig);
-              continue;
-            }
+  parallel_items(nblk, 1, [&](int64_t blk) {
+    const int64_t i0 = blk * br, i1 = std::min(n, i0 + br);
+    if (i0 >= i1) return;
+    Scratch<double> rowsum(i1 - i0);
+    double loss = 0.0;
+    A* cp = GRAD ? colpart.data() + blk * m : nullptr;
+    for (int64_t j0 = 0, t = 0; j0 < m; j0 += kTile, ++t) {
+      const int64_t j1 = std::min(m, j0 + kTile);
+      for (int64_t i = i0; i < i1; ++i) {
+        double& sig = rowsum[i - i0];
+        if constexpr (kFactorise) {
+          const double zmax = fmax[t] - double(R[i]), zmin = fmin[t] - double(R[i]);
+          if (zmax <= kZHi && zmin >= kZLo) {  // false for NaN and ±inf
+            const float b = float(std::exp(fmax[t] - double(R[i])));
+            const int64_t j = factorised_row<GRAD>(a.data(), j0, j1, b, product_length(zmax), cp, loss, sig);
+            exact_tail<float, GRAD>(F, R[i], j, j1, cp, loss, sig);
+            continue;
           }
-          exact_row<A, GRAD>(F, R[i], j0, j1, cp, loss, sig);
         }
+        exact_row<A, GRAD>(F, R[i], j0, j1, cp, loss, sig);
       }
-      losspart[blk] = loss;
-      if constexpr (GRAD) {
-        for (int64_t i = i0; i < i1; ++i) row[i] = static_cast<A>(rowsum[i - i0]);
-      }
+    }
+    losspart[blk] = loss;
+    if constexpr (GRAD) {
+      for (int64_t i = i0; i < i1; ++i) row[i] = static_cast<A>(rowsum[i - i0]);
     }
   });
   if constexpr (GRAD) {

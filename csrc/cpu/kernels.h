@@ -16,11 +16,17 @@ struct Kernels {
   void (*sp_sum)(DType, const void* x, const void* y, int64_t n, double a, double c, double b, bool want_sig,
                  double out[2]);
   // σ_k = σ(a x_k + c y_k + b); out_x[k] = coef_x σ_k + add_x, and, when out_y
-  // is not null, out_y[k] = coef_y σ_k + add_y. Outputs have the input dtype.
+  // is not null, out_y[k] = coef_y σ_k + add_y. Outputs have the input dtype,
+  // or the accumulation dtype when out_acc (a forward saving its gradient).
   // When sp_total is not null, also *sp_total = sum_k sp(z_k) (a forward that
   // computes its gradient in the same pass).
   void (*sig_affine)(DType, const void* x, const void* y, int64_t n, double a, double c, double b, double coef_x,
-                     double add_x, void* out_x, double coef_y, double add_y, void* out_y, double* sp_total);
+                     double add_x, void* out_x, double coef_y, double add_y, void* out_y, double* sp_total,
+                     bool out_acc);
+  // out_x[k] = kx g[k] and, when out_y is not null, out_y[k] = ky g[k], for g
+  // in the accumulation dtype and outputs in the input dtype `d` (the backward
+  // from a saved gradient).
+  void (*scale)(DType d, const void* g, int64_t n, double kx, void* out_x, double ky, void* out_y);
   // All pairs z_ij = s (f_j - r_i): returns sum_ij sp(z_ij); when row/col are
   // not null also row[i] = sum_j σ(z_ij), col[j] = sum_i σ(z_ij), in the
   // accumulation dtype (double for f64, float otherwise).

@@ -7,6 +7,7 @@
 #include <c10/util/Half.h>
 
 #include <algorithm>
+#include <atomic>
 #include <type_traits>
 #include <vector>
 
@@ -19,9 +20,34 @@ namespace CPU_CAPABILITY {
 
 using at::vec::Vectorized;
 
-constexpr int64_t kChunk = 4096;  // elementwise partition
+constexpr int64_t kChunk = 4096;  // elementwise partition (fixed: reductions add chunk partials in order)
+// Elementwise ops go parallel only above kGrainChunks chunks (N > 16K): an OpenMP fork/join
+// costs a few microseconds, about what one thread takes for 8K logits (the previous grain of
+// one chunk forked from N = 8K). Not tuned by measurement: the development machine was too
+// loaded for parallel timings to mean anything (a busy core stalls the join).
+#ifndef LG_GRAIN_CHUNKS
+#define LG_GRAIN_CHUNKS 4
+#endif
+constexpr int64_t kGrainChunks = LG_GRAIN_CHUNKS;
 constexpr int64_t kTile = 1024;   // all-pairs column tile (F and col partials stay in L1)
 constexpr int64_t kMaxRowBlocks = 16;  // all-pairs: col partials cost kMaxRowBlocks * M, i.e. O(M)
+
+// fn(item) for every item in [0, n), in parallel when n > grain. Threads claim items one at
+// a time from a shared counter instead of taking equal shares up front: when another process
+// holds a core, the thread that runs takes over the stalled one's items instead of the op
+// waiting for it (at::parallel_for's static split made a loaded 2-core machine as slow as its
+// slowest core). Each item writes only its own results, so which thread ran it changes
+// nothing: results stay bitwise the same for any thread count or timing.
+template <typename F>
+void parallel_items(int64_t n, int64_t grain, const F& fn) {
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, n, grain, [&](int64_t, int64_t) {
+    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
+         i = next.fetch_add(1, std::memory_order_relaxed)) {
+      fn(i);
+    }
+  });
+}
 
 // float32 accumulation for half types and float32; float64 for float64.
 template <typename T>
@@ -62,7 +88,8 @@ inline Vectorized<A> log1p_unit(const Vectorized<A>& e) {
   }
 }
 
-// Vector forms of gan_math.h: e = exp(-|z|) once for both sp and σ.
+// Vector forms of gan_math.h: e = exp(-|z|) once for both sp and σ. NaN propagates through
+// e (exp(-|NaN|) is NaN), not through the max(z, 0) blend, which alone would turn NaN into 0.
 template <typename A>
 inline Vectorized<A> vec_sp(const Vectorized<A>& z) {
   using V = Vectorized<A>;

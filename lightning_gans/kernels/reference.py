@@ -1,9 +1,11 @@
-"""Pure-torch reference of every fused op (SPEC.md §3).
+"""Pure-torch reference of every fused op, written the way a user would write the loss.
 
-Each function has the signature of its fused twin in `lightning_gans.ops`
+Each function has the signature of its fused twin in `lightning_gans.kernels.ops`
 (without `impl`). They are the test oracle and the fallback when the native
 extension is missing. Half inputs are computed in float32 and the result is
-cast back, as the kernels do. All shapes are (N,) after `ops` validated them.
+cast back, as the kernels do. The losses are the standard GAN (Goodfellow et al.
+2014) and the relativistic ones (Jolicoeur-Martineau 2018) in softplus form:
+-log σ(t) = sp(-t), -log(1 - σ(t)) = sp(t).
 """
 from __future__ import annotations
 

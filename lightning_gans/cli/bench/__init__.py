@@ -3,13 +3,16 @@
     lgans-bench --quick                       # < 1 min on 2 CPU cores: float32, CPU, N = 1M, N = M = 4096
     lgans-bench --json out.json --plot out.png --md out.md
     lgans-bench --ops relativistic_all_pairs --pair-sizes 4096 --dtypes float32 --reps 30
-    python -m lightning_gans.bench --device cuda
+    lgans-bench --dtypes float32 --passes fwd+bwd --with-64m   # adds elementwise N = 64M (~4 GiB for eager)
+    lgans-bench --crossover --sizes 64,1K,64K,1M,16M          # saved vs recomputed elementwise gradient
+    python -m lightning_gans.cli.bench --device cuda
 
 Every case (op, size, dtype, device) times fused, eager and compile on the same
 inputs, for forward, backward and forward+backward, in interleaved repetitions
 (the impl order rotates each repetition so drift hits all alike), and measures
-the peak extra memory of each pass once. See `bench_core` for the method and
-docs/bench.md for the results.
+the peak extra memory of each pass once. See `core` for the method and
+docs/bench.md for the results. `--crossover` times the two backward strategies of the
+elementwise ops on the raw kernels (the data behind the size threshold in csrc/autograd.cpp).
 """
 from __future__ import annotations
 
@@ -24,14 +27,17 @@ import time
 
 import torch
 
-from . import _ext
-from . import bench_report as rep
-from .bench_core import IMPLS, OPS, PASSES, bench_case
+from ...kernels import extension as _ext
+from . import report as rep
+from .core import IMPLS, OPS, PASSES, bench_case
 
 K, M = 1 << 10, 1 << 20
-ELEMWISE_SIZES = [K << (2 * i) for i in range(8)]  # 1K, 4K, ..., 16M
+# GAN batch sizes (64 .. 1K), where per-call overhead is the cost, up to 16M, where memory
+# traffic is; 64M behind --with-64m (eager needs ~4 GiB and seconds per call on a CPU).
+ELEMWISE_SIZES = [64, 256, K, 4 * K, 64 * K, M, 16 * M]
+HUGE_ELEMWISE = [64 * M]
 PAIR_SIZES = [256 << i for i in range(7)]          # 256, 512, ..., 16K
-CUDA_EXTRA_ELEMWISE = [64 * M]                     # GB/s vs DRAM bandwidth
+CUDA_EXTRA_ELEMWISE = HUGE_ELEMWISE                # GB/s vs DRAM bandwidth
 CUDA_EXTRA_PAIRS = [32 * K, 64 * K]                # pairs/s vs the SFU limit
 QUICK = {"sizes": [M], "pair_sizes": [4 * K], "dtypes": ["float32"], "reps": 5, "budget": 2.0, "sample_ms": 1.0}
 
@@ -72,7 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", type=_csv({"cpu", "cuda"}),
                    help="comma list (default: cpu, plus cuda when present; --quick: cpu)")
     p.add_argument("--sizes", type=_csv(conv=parse_size),
-                   help="elementwise N, e.g. 1K,1M (default: 1K..16M by 4x; CUDA adds 64M)")
+                   help="elementwise N, e.g. 64,1K,1M (default: 64, 256, 1K, 4K, 64K, 1M, 16M; CUDA adds 64M)")
+    p.add_argument("--with-64m", action="store_true",
+                   help="add elementwise N = 64M to the default sizes on the CPU too (~4 GiB for eager, minutes)")
+    p.add_argument("--crossover", action="store_true",
+                   help="instead of fused/eager/compile: time the elementwise ops' saved against recomputed "
+                        "backward on the raw kernels (float32, fwd+bwd) at --sizes")
     p.add_argument("--pair-sizes", type=_csv(conv=parse_size),
                    help="all-pairs N = M (default: 256..16K by 2x; CUDA adds 32K, 64K)")
     p.add_argument("--reps", type=int, help="interleaved repetitions per case (default 20; --quick 5)")
@@ -102,11 +113,12 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
 def sizes_for(spec, device: str, args) -> list[int]:
     if spec.kind == "pairs":
         return args.pair_sizes or PAIR_SIZES + (CUDA_EXTRA_PAIRS if device == "cuda" else [])
-    return args.sizes or ELEMWISE_SIZES + (CUDA_EXTRA_ELEMWISE if device == "cuda" else [])
+    extra = CUDA_EXTRA_ELEMWISE if device == "cuda" else (HUGE_ELEMWISE if getattr(args, "with_64m", False) else [])
+    return args.sizes or ELEMWISE_SIZES + extra
 
 
 def metadata(args) -> dict:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
     def git(*cmd):
         try:
@@ -134,8 +146,9 @@ def metadata(args) -> dict:
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "fused_available": _ext.available(), "fused_error": _ext.load_error(),
         "fused_cuda": _ext.cuda_built() if _ext.available() else False,
-        "settings": {k: getattr(args, k) for k in ("quick", "ops", "impls", "passes", "dtypes", "device",
-                                                   "sizes", "pair_sizes", "reps", "budget", "sample_ms")},
+        "settings": {k: getattr(args, k, None) for k in ("quick", "ops", "impls", "passes", "dtypes", "device",
+                                                         "sizes", "pair_sizes", "with_64m", "reps", "budget",
+                                                         "sample_ms")},
         "timing": "median and 20/80 percentiles of per-call wall time over interleaved repetitions",
         "memory": "peak bytes allocated during one pass above those live at its start "
                   "(CPU: torch.profiler memory events; CUDA: max_memory_allocated)",
@@ -194,8 +207,50 @@ def render(out: dict, markdown: bool = False) -> str:
     return "\n".join(lines)
 
 
+def run_crossover(args) -> dict:
+    """Saved vs recomputed backward of the elementwise ops (the raw kernels, below autograd)."""
+    from .core import save_vs_recompute
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    meta = metadata(args)
+    if not meta["fused_available"]:
+        raise SystemExit(f"lgans-bench --crossover needs the native kernels: {meta['fused_error']}")
+    names = [n for n in args.ops if n in ("softplus_mean", "sgan_d", "relativistic_paired")]
+    sizes = args.sizes or ELEMWISE_SIZES + (HUGE_ELEMWISE if args.with_64m else [])
+    rows = []
+    for name in names:
+        for size in sizes:
+            rows.append(save_vs_recompute(name, size, reps=args.reps, sample_s=args.sample_ms / 1e3))
+            _log(f"{name} {rep.fmt_size(size)}: save/recompute {rows[-1]['save_over_recompute']:.3f}")
+    meta["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return {"meta": meta, "crossover": rows}
+
+
+def render_crossover(out: dict) -> str:
+    lines = [f"torch {out['meta']['torch']}, {out['meta']['cpu']} ({out['meta']['threads']} threads), load average "
+             f"{out['meta']['loadavg_start'][0]:.2f} at start" if out["meta"].get("loadavg_start") else "",
+             "float32 fwd+bwd on the raw ops, median us; save/recompute < 1: saving the gradient is faster", "",
+             "| op | N | saved us | recomputed us | save/recompute |", "|---|---:|---:|---:|---:|"]
+    for r in out["crossover"]:
+        lines.append(f"| {r['op']} | {rep.fmt_size(r['size'])} | {r['save_s'] * 1e6:.4g} | "
+                     f"{r['recompute_s'] * 1e6:.4g} | {r['save_over_recompute']:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = resolve(build_parser().parse_args(argv))
+    if args.crossover:
+        out = run_crossover(args)
+        print(render_crossover(out))
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(out, fh, indent=1)
+        if args.md:
+            with open(args.md, "w") as fh:
+                fh.write(f"`{out['meta']['command']}` ({out['meta']['date']}, commit {out['meta']['git_commit']})"
+                         f"\n\n{render_crossover(out)}\n")
+        return 0
     out = run(args)
     print(render(out))
     if args.json:

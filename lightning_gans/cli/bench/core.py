@@ -36,7 +36,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import _ext, ops, reference
+from ...kernels import extension as _ext
+from ...kernels import ops, reference
 
 IMPLS = ("fused", "eager", "compile")
 PASSES = ("fwd", "bwd", "fwd+bwd")
@@ -303,3 +304,45 @@ def bench_case(spec: OpSpec, size: int, dtype: torch.dtype, device: torch.device
 
 def _probe(fn, inputs, device) -> float:
     return min(time_pass(fn, inputs, "fwd+bwd", 1, device) for _ in range(2))
+
+
+# ----------------------------------------------------------------------------- save vs recompute
+# The elementwise forwards can hand their backward a saved unit-upstream gradient g
+# (with_grad=True: the forward writes g, the backward reads and scales it) or nothing
+# (with_grad=False: the backward reads the logits again and recomputes σ). The C++ autograd
+# kernel picks one by N (csrc/autograd.cpp); this times both on the raw ops, below autograd,
+# so that only the kernels' difference is measured.
+def _raw_elementwise(name: str, xs, grad, save: bool):
+    L = torch.ops.lightning_gans
+    if name == "softplus_mean":
+        loss, g = L.softplus_mean(xs[0], 1.0, save)
+        return loss, L.softplus_mean_backward(grad, xs[0], g, 1.0)
+    if name == "sgan_d":
+        loss, gr, gf = L.sgan_d(xs[0], xs[1], save)
+        return loss, L.sgan_d_backward(grad, xs[0], xs[1], gr, gf)
+    loss, g = L.rel_paired(xs[0], xs[1], 1.0, save)
+    return loss, L.rel_paired_backward(grad, xs[0], xs[1], g, 1.0)
+
+
+def save_vs_recompute(name: str, size: int, dtype=torch.float32, reps: int = 15, sample_s: float = 2e-3) -> dict:
+    """Median seconds of forward+backward with a saved gradient and with a recomputed one, interleaved."""
+    spec = OPS[name]
+    xs = [t.detach() for t in make_inputs(spec, size, dtype, torch.device("cpu"))]
+    grad = torch.tensor(0.75, dtype=dtype)
+    with torch.inference_mode():
+        runs = {mode: (lambda s=(mode == "save"): _raw_elementwise(name, xs, grad, s)) for mode in ("save", "recompute")}
+        for fn in runs.values():
+            fn()
+        t0 = time.perf_counter()
+        runs["save"]()
+        inner = int(max(1, min(1000, sample_s / max(time.perf_counter() - t0, 1e-9))))
+        samples = {mode: [] for mode in runs}
+        for rep in range(reps):
+            for mode in (("save", "recompute") if rep % 2 == 0 else ("recompute", "save")):
+                t0 = time.perf_counter()
+                for _ in range(inner):
+                    runs[mode]()
+                samples[mode].append((time.perf_counter() - t0) / inner)
+    med = {mode: float(np.median(v)) for mode, v in samples.items()}
+    return {"op": name, "size": size, "dtype": str(dtype).removeprefix("torch."), "save_s": med["save"],
+            "recompute_s": med["recompute"], "save_over_recompute": med["save"] / med["recompute"]}
