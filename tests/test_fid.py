@@ -115,3 +115,39 @@ def test_inception_weights_errors_are_one_line(tmp_path):
             InceptionFeatures(torchvision_like)
     with pytest.raises(ValueError, match="callbacks.metrics.kid_subsets must be an integer >= 1, got 0"):
         MetricsCallback(kid_subsets=0)
+
+
+def test_the_callback_scores_images_in_another_feature_space():
+    """The evaluator=image path (Inception's place taken by a small fixed net): the same metrics, reference
+    from the data module, class_accuracy still from the digits classifier for conditional digits."""
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from lightning_gans.data import DigitsDataModule
+    from lightning_gans.nets import DCGANDiscriminator, DCGANGenerator
+    from lightning_gans.training import GANModule
+
+    class Features(nn.Module):
+        num_features = 16
+
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 16))
+
+        @torch.no_grad()
+        def forward(self, x):
+            return self.net(x.float()).double()
+
+    gan = GANModule(DCGANGenerator(8, 1, 8, 4, num_classes=10), DCGANDiscriminator(1, 8, 4, num_classes=10),
+                    num_classes=10)
+    for kind, dm in (("image", DigitsDataModule(evaluator="none")), ("digits", DigitsDataModule())):
+        cb = MetricsCallback(n_samples=200, kid_subsets=3)
+        cb.inception = Features()  # what inception_weights=... would have loaded
+        cb.evaluator = kind if kind == "image" else None
+        trainer = SimpleNamespace(datamodule=dm, global_step=0, loggers=[])
+        m = cb.evaluate(trainer, gan)
+        assert {"frechet_distance", "kid", "precision", "recall", "density", "coverage"} <= set(m)
+        assert m["frechet_distance"] > 0 and ("class_accuracy" in m) == (kind == "digits")
+        assert cb._image_metrics.real_features.shape == (200, 16)
