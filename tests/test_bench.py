@@ -147,3 +147,14 @@ def test_crossover_mode_times_both_backward_paths(tmp_path, capsys):
         assert r["save_s"] > 0 and r["recompute_s"] > 0
         assert r["save_over_recompute"] == pytest.approx(r["save_s"] / r["recompute_s"])
     assert "| softplus_mean | 64 |" in capsys.readouterr().out
+
+
+def test_train_step_comparison_runs_and_reports_a_ratio(tmp_path):
+    from lightning_gans.cli.bench import main
+
+    out = tmp_path / "ts.json"
+    assert main(["--train-step", "--quick", "--json", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["clock"] == "process" and len(rec["hand_all"]) == len(rec["module_all"]) == 2
+    assert rec["hand_batches_per_s"] > 0 and rec["module_batches_per_s"] > 0
+    assert rec["ratio"] == round(rec["module_batches_per_s"] / rec["hand_batches_per_s"], 3)
