@@ -43,13 +43,27 @@ def test_fused_without_a_kernel_says_what_to_use():
         losses.get("hinge", impl="fused")
 
 
+NAMES = ", ".join(losses.names())  # "sgan, nsgan, ...": the messages list every name, comma-separated
+
+
 @pytest.mark.parametrize("spec,words", [
-    ({"pairing": "all"}, "a mapping needs a 'name'"),
-    (3, "loss must be a name, a mapping"),
+    ({"pairing": "all"}, f"loss: a mapping needs a 'name' (one of {NAMES}), got keys ['pairing']"),
+    (3, "loss must be a name, a mapping {'name': ..., **params} or a GANLoss, got int"),
+    ("sgann", f"unknown loss 'sgann'; choose one of: {NAMES}"),
 ])
 def test_get_bad_specs(spec, words):
-    with pytest.raises(losses.LossConfigError, match=words):
+    with pytest.raises(losses.LossConfigError) as e:
         losses.get(spec)
+    assert str(e.value) == words
+
+
+def test_unknown_parameter_messages_say_what_is_accepted():
+    with pytest.raises(losses.LossConfigError) as e:
+        losses.get("lsgan", d=1)
+    assert str(e.value) == "loss 'lsgan' got unknown parameter(s) ['d']; it accepts ['a', 'b', 'c']"
+    with pytest.raises(losses.LossConfigError) as e:
+        losses.get("hinge", a=1)
+    assert str(e.value) == "loss 'hinge' got unknown parameter(s) ['a']; it takes no parameters"
 
 
 @pytest.mark.parametrize("params,words", [
