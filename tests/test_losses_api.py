@@ -163,3 +163,9 @@ def test_designed_check_report_and_warning():
     # trampoline, one frame between, which is why this does not insist on __file__)
     assert "lightning_gans/losses" not in w.filename.replace("\\", "/")
     assert math.isfinite(float(bad.g_loss(torch.zeros(2), torch.ones(2))))
+
+
+def test_classes_built_directly_default_to_auto():
+    # losses.get always passes impl; a class built directly must still default to "auto".
+    for name, cls in losses.REGISTRY.items():
+        assert cls().impl == "auto", name
