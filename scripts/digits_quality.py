@@ -77,7 +77,7 @@ def launch(name: str, seed: int, extra: list[str], workdir: Path):
     log = open(workdir / f"{name}_s{seed}.log", "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     return {"proc": proc, "name": name, "seed": seed, "cmd": cmd, "t0": time.time(), "load0": os.getloadavg()[0],
-            "log": log}
+            "log": log, "machine": machine()}  # the commit the run started from
 
 
 def finish(job: dict, status: int, usage, runs_dir: Path, workdir: Path) -> None:
@@ -92,7 +92,7 @@ def finish(job: dict, status: int, usage, runs_dir: Path, workdir: Path) -> None
            "max_steps": m.get("config", {}).get("trainer", {}).get("max_steps"),
            "wall_s": round(time.time() - job["t0"], 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
            "load_avg_1m_start": round(job["load0"], 2), "load_avg_1m_end": round(os.getloadavg()[0], 2),
-           "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
+           "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": job["machine"],
            **{k: m[k] for k in KEYS if k in m},
            "history": [{k: h[k] for k in ("step", "frechet_distance") if k in h} for h in m.get("history", [])]}
     (runs_dir / f"{name}_s{seed}.json").write_text(json.dumps(rec, indent=1) + "\n")
@@ -119,7 +119,10 @@ def summarize(runs: list[dict]) -> dict:
         entry = {"seeds": sorted(r["seed"] for r in rs), "max_steps": rs[0]["max_steps"], "command": rs[0]["command"],
                  "wall_s_mean": round(statistics.mean(r["wall_s"] for r in rs), 1),
                  "cpu_s_mean": round(statistics.mean(r["cpu_s"] for r in rs), 1),
-                 "load_avg_1m": [r["load_avg_1m_start"] for r in rs]}
+                 "load_avg_1m": [r["load_avg_1m_start"] for r in rs],
+                 # overrides given on this script's command line, per seed (e.g. model.impl=ref)
+                 "extra": {r["seed"]: [a for a in shlex.split(r["command"]) if a.startswith("model.impl=")]
+                           for r in rs}}
         for k in KEYS:
             vals = [float(r[k]) for r in rs if k in r]
             if vals:  # the sample standard deviation (ddof = 1): a few seeds of a larger population
@@ -147,11 +150,16 @@ def table(summary: dict, real: dict, info: dict) -> str:
         f"{real[k]:.{d}f}" if k in real else "–" for _, k, d in cols) + " | – | – | – | – |")
     lines += ["", "Mean ± sample standard deviation (ddof = 1) over seeds. Features: the shipped digits classifier's "
               "64-d penultimate layer; reference: the 1,347-image training split (also for the 10 % runs); 1,347 "
-              "samples (conditional: labels 0..9 in turn). KID is in these features' units (not ×1000). "
+              "samples (conditional: labels 0..9 in turn). KID is in these features' units (not ×1000); its unbiased "
+              "estimate is negative when two sets are closer than sampling noise (the real row: 450 test images). "
               "`steps` = optimizer steps (2 per generator step). CPU s is the run's own CPU time with one torch "
               "thread; wall s is inflated by whatever else ran on the machine (load averages in summary.json).", "",
               "Commands (plus `seed=<s>`):", ""]
     lines += [f"- {name}: `lgans-train {' '.join(CONFIGS[name][0])}` — {CONFIGS[name][1]}" for name in summary]
+    ref = [f"{name} seed {seed}" for name, e in summary.items() for seed, extra in e["extra"].items() if extra]
+    if ref:
+        lines += ["", "Run with `model.impl=ref` (the loss's PyTorch reference instead of the fused kernel, the same "
+                  "formula; the compiled extension was out of date mid-session): " + ", ".join(ref) + "."]
     lines += ["", f"Machine: {info.get('cpu')} ({info.get('cores')} cores), torch {info.get('torch')}, "
               f"commit {info.get('commit')}."]
     return "\n".join(lines) + "\n"
