@@ -109,8 +109,9 @@ def test_one_x_axis_no_library_warnings_and_skips_reported(tmp_path, elsewhere):
     rows = list(csv.DictReader((run / "csv" / "metrics.csv").open()))
     train_steps = [float(r["step"]) for r in rows if r.get("train/d_loss")]
     metric_steps = [float(r["step"]) for r in rows if r.get("metrics/modes_covered")]
-    assert metric_steps == [20.0, 40.0] and max(train_steps) == 40.0  # optimizer steps, both
-    assert all(s % 2 == 0 for s in train_steps)  # logged after both players' steps: 2 per batch
+    # one x-axis, Lightning's own: the batch index. Evaluations at optimizer steps 20 and 40 = batches 10 and 20
+    assert metric_steps == [9.0, 19.0] and max(train_steps) == 19.0
+    assert train_steps == [float(s) for s in range(1, 20, 2)]  # log_every_n_steps=2: every other batch
     assert "0 skipped for non-finite losses" in p.stdout
     assert sorted(x.name for x in (run / "samples").iterdir()) == ["step0000020.png", "step0000040.png"]
     noise = [line for line in p.stderr.splitlines() if "Warning" in line or "warn" in line.lower() or "Tip:" in line]

@@ -118,19 +118,20 @@ def build(cfg: DictConfig) -> dict:
     from hydra.utils import instantiate
 
     validate(cfg)
-    # Unwrap Hydra's InstantiationException: its cause is the user-facing message, and it names the argument.
-    parts = {}
-    for key in ("data", "model"):
+
+    def make(key: str, node, **kwargs):
+        # Unwrap Hydra's InstantiationException: its cause is the user-facing message, and it names the argument.
         try:
-            parts[key] = instantiate(cfg[key])
+            return instantiate(node, **kwargs)
         except hydra.errors.InstantiationException as e:
             cause = e.__cause__ or e
             if isinstance(cause, LossConfigError):  # built inside the model, but the loss group is at fault
                 raise ConfigError(str(cause)) from cause
             raise ConfigError(f"{key}: {type(cause).__name__}: {cause}") from cause
-    datamodule, model = parts["data"], parts["model"]
+
+    datamodule, model = make("data", cfg.data), make("model", cfg.model)
     _check_shapes(cfg, datamodule, model)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks = [make(f"callbacks.{k}", c) for k, c in (cfg.get("callbacks") or {}).items() if c is not None]
     # Lightning rejects a progress-bar (checkpoint) callback with the bar (checkpointing) disabled;
     # the trainer flag is what the user asked for, so it wins over the callbacks group.
     from lightning.pytorch.callbacks import Checkpoint, ProgressBar
@@ -138,8 +139,8 @@ def build(cfg: DictConfig) -> dict:
     for flag, kind in (("enable_progress_bar", ProgressBar), ("enable_checkpointing", Checkpoint)):
         if OmegaConf.select(cfg, f"trainer.{flag}") is False:
             callbacks = [c for c in callbacks if not isinstance(c, kind)]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    loggers = [make(f"logger.{k}", c) for k, c in (cfg.get("logger") or {}).items() if c is not None]
+    trainer = make("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return {"datamodule": datamodule, "model": model, "callbacks": callbacks, "loggers": loggers, "trainer": trainer}
 
 

@@ -60,7 +60,7 @@ class RSGAN(GANLoss):
             return self._rel(r, f, -1.0)
         if self.h == "minimax":
             return -self._rel(r, f, 1.0)
-        return elementwise(lambda r, f: r.mean() - f.mean(), r, f)
+        return elementwise(lambda r, f: r.mean() - f.mean(), r, f, paired=self.pairing == "paired")
 
 
 class _Average(GANLoss):

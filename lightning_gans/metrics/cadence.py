@@ -5,7 +5,15 @@ G step) and a test for `step % n == 0` would miss multiples; counting crossings 
 """
 from __future__ import annotations
 
-__all__ = ["Every"]
+__all__ = ["Every", "logger_step"]
+
+
+def logger_step(trainer, pl_module) -> int:
+    """The x-axis value of this batch in the loggers: the one Lightning itself gives `self.log`, the 0-based
+    index of the batch (GANModule's `d_iters` counts batches, so it is d_iters - 1), so that metrics,
+    pictures and training losses share one x-axis. Outside GANModule: the optimizer steps."""
+    batches = getattr(pl_module, "d_iters", None)
+    return max(int(batches) - 1, 0) if batches is not None else int(trainer.global_step)
 
 
 class Every:

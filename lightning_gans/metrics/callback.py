@@ -31,7 +31,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from .cadence import Every
+from .cadence import Every, logger_step
 from .plots import density_scatter, image_grid, save_gif, save_png
 from .features import InceptionFeatures
 from .fid import ImageMetrics
@@ -138,7 +138,7 @@ class MetricsCallback(pl.Callback):
         self._last_step = step
         if m:
             for lg in trainer.loggers:
-                lg.log_metrics({f"metrics/{k}": float(v) for k, v in m.items()}, step=step)
+                lg.log_metrics({f"metrics/{k}": float(v) for k, v in m.items()}, step=logger_step(trainer, pl_module))
         return entry
 
     # ------------------------------------------------------------------ hooks

@@ -19,7 +19,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
-from .cadence import Every
+from .cadence import Every, logger_step
 from .plots import density_scatter, image_grid, save_png
 
 __all__ = ["SampleGrid"]
@@ -109,7 +109,7 @@ class SampleGrid(pl.Callback):
         for logger in trainer.loggers:
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_image"):  # TensorBoard
-                experiment.add_image("samples", picture, step, dataformats="HWC")
+                experiment.add_image("samples", picture, logger_step(trainer, pl_module), dataformats="HWC")
             elif hasattr(logger, "log_image"):  # W&B, Neptune, ...
-                logger.log_image(key="samples", images=[picture], step=step)
+                logger.log_image(key="samples", images=[picture], step=logger_step(trainer, pl_module))
         return path

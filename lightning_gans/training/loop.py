@@ -121,8 +121,6 @@ class ManualGANLoop(pl.LightningModule):
         if self._log_this_batch():
             scalars = {f"train/{k}": v.float() for k, v in logs.items()}
             scalars["train/skipped_steps"] = float(self.skipped_steps)
-            # Lightning uses a logged "step" as the x-axis: optimizer steps, as the metrics callback logs.
-            scalars["step"] = float(self.global_step)
             self.log_dict(scalars, on_step=True, on_epoch=False, batch_size=len(real))
         return logs
 
