@@ -221,7 +221,8 @@ def run(cfg: DictConfig) -> dict:
 
 
 def _report(out_dir: Path, metrics: dict, elapsed: float, parts: dict) -> None:
-    keys = ("modes_covered", "high_quality_fraction", "reverse_kl", "frechet_distance", "classes_covered")
+    keys = ("modes_covered", "high_quality_fraction", "reverse_kl", "frechet_distance", "kid", "precision", "recall",
+            "classes_covered", "class_accuracy")
     shown = ", ".join(f"{k}={metrics[k]:.4g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
                       for k in keys if k in metrics)
     model = parts["model"]

@@ -3,7 +3,7 @@
 Each maps images (N, C, H, W) in [-1, 1] to float64 features (N, F) and states `num_features`
 (torchmetrics reads it instead of probing the module with a dummy 299×299 image).
 
-- `DigitsFeatures`: the 64-d penultimate layer of the shipped digits classifier (frechet.py); the
+- `DigitsFeatures`: the 64-d penultimate layer of the shipped digits classifier (digits_classifier.py); the
   default for the 8×8 digits, where Inception features of upsampled 8×8 images would mean little.
 - `InceptionFeatures(weights)`: Inception-v3's 2048-d pool features from a local weights file, in
   torch-fidelity's format (pt_inception-2015-12-05-*.pth, the network of the original TF FID code)
@@ -21,6 +21,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .digits_classifier import load_digits_classifier
+
 __all__ = ["DigitsFeatures", "InceptionFeatures", "IdentityFeatures", "FeatureCache", "feature_extractor"]
 
 
@@ -31,8 +33,6 @@ class DigitsFeatures(nn.Module):
 
     def __init__(self):
         super().__init__()
-        from .frechet import load_digits_classifier
-
         self.classifier = load_digits_classifier()
 
     @torch.no_grad()
