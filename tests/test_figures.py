@@ -45,7 +45,7 @@ def test_benchmark_table_rows_are_in_the_linked_record():
     assert full, f"no table in {record}"
     for row in table_after(README, "## Kernel benchmark"):
         op, size, fused, eager, compile_, r_eager, r_compile = cells(row)[:7]
-        size_key = {"4096 × 4096": "4Kx4K", "8192 × 8192": "8Kx8K"}.get(size, size.split(" ")[0])
+        size_key = {"4096 × 4096": "4Kx4K", "8192 × 8192": "8Kx8K", "1024 × 1024": "1Kx1K"}.get(size, size.split(" ")[0])
         c = full[("float32", op, size_key, "fwd+bwd")]
         for quoted, stored in ((r_eager, c[8]), (r_compile, c[9])):  # the README rounds the record's ratios
             q, v = quoted.rstrip("×x"), float(stored.rstrip("×x"))
@@ -53,6 +53,15 @@ def test_benchmark_table_rows_are_in_the_linked_record():
             assert abs(float(q) - v) <= 0.5 * 10 ** -decimals + 1e-9, (op, size, quoted, stored)
         for quoted, stored in ((fused, c[5]), (eager, c[6]), (compile_, c[7])):
             assert abs(float(quoted) / float(stored.split()[0]) - 1) < 0.01, (op, size, quoted, stored)
+
+
+def test_the_default_run_and_train_step_figures_are_the_recorded_ones():
+    default = json.loads((ROOT / "benchmarks/results/default_run.json").read_text())
+    assert f"**{default['wall_s']} s**" in README and default["commit"] in README
+    assert f"{100 * default['metrics']['high_quality_fraction']:.1f} % high quality" in README
+    step = json.loads((ROOT / "benchmarks/results/cpu_2026-12-02_train_step.json").read_text())
+    assert f"**{step['ratio']:.2f}×**" in README
+    assert f"{step['module_batches_per_s']:.1f} vs {step['hand_batches_per_s']:.1f} batches/s" in README
 
 
 def test_the_load_and_idleness_claims_match_the_records():
@@ -66,4 +75,5 @@ def test_the_load_and_idleness_claims_match_the_records():
     default = json.loads((ROOT / "benchmarks/results/default_run.json").read_text())
     text = (ROOT / "benchmarks/results/default_run.md").read_text()
     assert f"**{default['wall_s']} s**" in text and default["commit"] in text
-    assert ("an idle machine" in text) == default["idle"] and default["idle"] == (default["load_avg_1m_start"] < 0.5)
+    assert ("NOT an idle machine" in text) == (not default["idle"])
+    assert default["idle"] == (default["load_avg_1m_start"] < 0.5)
