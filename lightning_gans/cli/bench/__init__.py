@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="all-pairs N = M (default: 256..16K by 2x; CUDA adds 32K, 64K)")
     p.add_argument("--reps", type=int, help="interleaved repetitions per case (default 20; --quick 5)")
     p.add_argument("--budget", type=float,
-                   help=f"seconds of timing per case before stopping early, never under 3 reps (default 20; --quick 2)")
+                   help="seconds of timing per case before stopping early, never under 3 reps (default 20; --quick 2)")
     p.add_argument("--sample-ms", type=float,
                    help="back-to-back calls per sample so the fastest impl's sample lasts this long (default 2)")
     p.add_argument("--train-step", action="store_true",
@@ -249,6 +249,14 @@ def _quiet_torch_notices() -> None:
     logging.getLogger("torch.utils.cpp_extension").addFilter(lambda r: "No CUDA runtime" not in r.getMessage())
 
 
+def _write(args: argparse.Namespace, out: dict, markdown: str) -> None:
+    """The run as JSON (--json) and markdown (--md), where asked for."""
+    for path, text in ((args.json, json.dumps(out, indent=1)), (args.md, markdown)):
+        if path:
+            with open(path, "w") as fh:
+                fh.write(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = resolve(build_parser().parse_args(argv))
     _quiet_torch_notices()
@@ -260,31 +268,18 @@ def main(argv: list[str] | None = None) -> int:
                        "torch": torch.__version__, "date": datetime.datetime.now().isoformat(timespec="seconds"),
                        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
         print(render_train_step(out))
-        for path, text in ((args.json, json.dumps(out, indent=1)), (args.md, render_train_step(out) + "\n")):
-            if path:
-                with open(path, "w") as fh:
-                    fh.write(text)
+        _write(args, out, render_train_step(out) + "\n")
         return 0
     if args.crossover:
         out = run_crossover(args)
         print(render_crossover(out))
-        if args.json:
-            with open(args.json, "w") as fh:
-                json.dump(out, fh, indent=1)
-        if args.md:
-            with open(args.md, "w") as fh:
-                fh.write(f"`{out['meta']['command']}` ({out['meta']['date']}, commit {out['meta']['git_commit']})"
-                         f"\n\n{render_crossover(out)}\n")
+        _write(args, out, f"`{out['meta']['command']}` ({out['meta']['date']}, commit {out['meta']['git_commit']})"
+                          f"\n\n{render_crossover(out)}\n")
         return 0
     out = run(args)
     print(render(out))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=1)
-    if args.md:
-        with open(args.md, "w") as fh:
-            fh.write(f"`{out['meta']['command']}` ({out['meta']['date']}, commit {out['meta']['git_commit']}, "
-                     f"{out['meta']['wall_s']} s)\n\n{render(out, markdown=True)}\n")
+    _write(args, out, f"`{out['meta']['command']}` ({out['meta']['date']}, commit {out['meta']['git_commit']}, "
+                      f"{out['meta']['wall_s']} s)\n\n{render(out, markdown=True)}\n")
     if args.plot:
         note = None if out["meta"]["fused_available"] else "fused kernels unavailable: compile over eager"
         rep.plot_speedups(out["records"], args.plot, note)
