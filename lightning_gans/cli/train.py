@@ -207,6 +207,10 @@ def run(cfg: DictConfig) -> dict:
         # Lightning's own use of a torch API that torch deprecated (lightning/pytorch/utilities/_pytree.py):
         # nothing a user of this command can act on. Scoped to this fit, not the process.
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+        # ModelCheckpoint warns that a manually optimised module's step checkpoints hold the state after the
+        # optimizer step; for GANModule that is the intended state (its counters and RNG streams match it, and
+        # resuming from it is exact: tests/test_resume.py).
+        warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization and every_n_train_steps")
         try:
             parts["trainer"].fit(parts["model"], datamodule=parts["datamodule"])
         except NonFiniteLossError as e:
