@@ -75,6 +75,8 @@ def _try_sympy(fn, *args, **kw):
         with _time_limit(SYMPY_TIMEOUT):
             return fn(*args, **kw)
     except (SympyTimeout, NotImplementedError, ValueError, TypeError, RecursionError):
+        # sympy raises NotImplementedError for integrals and inverses it cannot do: not an unfinished
+        # part of this code; the caller then integrates numerically (Design._table).
         return None
 
 
