@@ -25,11 +25,13 @@ def test_collapse_and_misses_are_counted():
     grid = make_toy("grid25")
     one_mode = torch.tensor([[2.0, 2.0]]).repeat(100, 1)
     m = toy_metrics(one_mode, grid)
-    assert m == {"modes_covered": 1, "high_quality_fraction": 1.0, "reverse_kl": pytest.approx(math.log(25))}
+    assert m == {"modes_covered": 1, "high_quality_fraction": 1.0, "reverse_kl": pytest.approx(math.log(25)),
+                 "halo_fraction": 0.0, "bridge_fraction": 0.0}
     # half the samples on two modes, half in between (low quality): only the high-quality ones count
     x = torch.tensor([[0.0, 0.0]] * 30 + [[2.0, 0.0]] * 10 + [[1.0, 1.0]] * 40)
     m = toy_metrics(x, grid)
     assert m["modes_covered"] == 2 and m["high_quality_fraction"] == 0.5
+    assert m["bridge_fraction"] == 0.5 and m["halo_fraction"] == 0.0  # (1, 1) is √2 = 28σ from every centre
     q = np.array([0.75, 0.25])
     assert m["reverse_kl"] == pytest.approx(float((q * np.log(25 * q)).sum()))
     # 3σ boundary of ring8 (σ = 0.02): 0.059 away is in, 0.061 is out

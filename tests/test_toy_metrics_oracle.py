@@ -16,7 +16,8 @@ TWO = ToyDistribution("two", torch.tensor([[0.0, 0.0], [4.0, 0.0]], dtype=torch.
 def test_the_radius_is_inclusive():
     # "within nσ": a sample exactly nσ = 1.0 from its centre is high quality.
     m = toy_metrics(torch.tensor([[1.0, 0.0], [4.0, 1.0]]), TWO, n_sigma=2.0)
-    assert m == {"modes_covered": 2, "high_quality_fraction": 1.0, "reverse_kl": 0.0}
+    assert m == {"modes_covered": 2, "high_quality_fraction": 1.0, "reverse_kl": 0.0, "halo_fraction": 0.0,
+                 "bridge_fraction": 0.0}
 
 
 def test_non_finite_samples_count_as_low_quality():
@@ -37,3 +38,14 @@ def test_reverse_kl_of_an_uneven_split():
 def test_default_radius_is_three_sigma():
     # 1.4 from the centre: inside 3σ = 1.5, outside 2σ = 1.0.
     assert toy_metrics(torch.tensor([[1.4, 0.0]]), TWO)["high_quality_fraction"] == 1.0
+
+
+def test_halo_and_bridge_split_the_rest():
+    # σ = 0.5, n_sigma = 3 (radius 1.5), halo up to 6σ = 3.0 (inclusive); beyond, or non-finite: a bridge.
+    x = torch.tensor([[0.0, 0.0], [1.5, 0.0], [0.0, 1.6], [4.0, 3.0], [2.0, 2.5], [float("nan"), 0.0],
+                      [4.0, -3.01], [-3.5, 0.0]])
+    m = toy_metrics(x, TWO)
+    assert m["high_quality_fraction"] == 2 / 8
+    assert m["halo_fraction"] == 2 / 8    # 1.6 and exactly 3.0 from a centre
+    assert m["bridge_fraction"] == 4 / 8  # 3.2 (between the modes), 3.01, 3.5, and the NaN
+    assert toy_metrics(x, TWO, halo_sigma=8.0)["bridge_fraction"] == 1 / 8  # only the NaN is beyond 4.0

@@ -63,6 +63,9 @@ def player_steps(max_steps: int, n_critic: int, player: str) -> int:
 # Used in conf/model/*.yaml: total_iters: ${lgans.player_steps:${trainer.max_steps},${model.n_critic},g}
 if not OmegaConf.has_resolver("lgans.player_steps"):
     OmegaConf.register_new_resolver("lgans.player_steps", player_steps)
+# ... and D's input width under packing: in_dim: ${lgans.mul:${model.generator.out_dim},${model.pack}}
+if not OmegaConf.has_resolver("lgans.mul"):
+    OmegaConf.register_new_resolver("lgans.mul", lambda a, b: int(a) * int(b))
 
 
 def gan_module_defaults() -> dict:

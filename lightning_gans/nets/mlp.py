@@ -6,7 +6,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .layers import Projection, check_num_classes, check_positive, conditional_input, conditional_output, mlp
+from .layers import (Projection, check_num_classes, check_positive, conditional_input, conditional_output, maybe_sn,
+                     mlp)
+from .minibatch_std import MinibatchStd
 
 __all__ = ["MLPGenerator", "MLPDiscriminator"]
 
@@ -33,15 +35,28 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x (B, in_dim) [, y (B,)] -> logits (B,); with `num_classes`, a projection discriminator."""
+    """x (B, in_dim) [, y (B,)] -> logits (B,); with `num_classes`, a projection discriminator.
+
+    `minibatch_std=g` (g >= 2) inserts a minibatch-standard-deviation layer (minibatch_std.py) before
+    the last hidden layer, as progressive GANs do before their last block; 0 leaves it out.
+    """
 
     def __init__(self, in_dim: int = 2, hidden: int = 128, layers: int = 3, activation: str = "lrelu",
-                 spectral_norm: bool = False, num_classes: Optional[int] = None):
+                 spectral_norm: bool = False, num_classes: Optional[int] = None, minibatch_std: int = 0):
         super().__init__()
         check_positive(in_dim=in_dim, hidden=hidden, layers=layers)
         check_num_classes(num_classes)
+        if isinstance(minibatch_std, bool) or not isinstance(minibatch_std, int) or minibatch_std in (1,) \
+                or minibatch_std < 0:
+            raise ValueError(f"MLPDiscriminator: minibatch_std must be 0 (off) or a group size >= 2, "
+                             f"got {minibatch_std!r}")
         self.in_dim, self.num_classes = in_dim, num_classes
         self.net = mlp(in_dim, 1, hidden, layers, activation, spectral_norm)  # net[:-1] is φ, net[-1] is ψ
+        if minibatch_std >= 2:  # [..., Linear_L, act, ψ] -> [..., MinibatchStd, Linear_L(+1 input), act, ψ]
+            last = len(self.net) - 3
+            d_last = in_dim if layers == 1 else hidden
+            self.net = nn.Sequential(*self.net[:last], MinibatchStd(minibatch_std),
+                                     maybe_sn(nn.Linear(d_last + 1, hidden), spectral_norm), *self.net[last + 1:])
         if num_classes is not None:
             self.projection = Projection(num_classes, hidden, spectral_norm)
 

@@ -5,10 +5,12 @@
     penalties.py    R1, R2, WGAN-GP and lazy intervals
     rng.py          the random streams (latents, labels, GP weights) and their checkpoint state
     distributed.py  cross-rank gathering of D outputs for relativistic pairings under DDP
+    grad_variance.py  a callback measuring each player's gradient variance over batches (paired vs all pairs)
 
 May import: losses, kernels (through losses), torch, Lightning. Not: cli, metrics, data.
 """
+from .grad_variance import GradientVariance
 from .loop import NonFiniteLossError
 from .module import GANModule
 
-__all__ = ["GANModule", "NonFiniteLossError"]
+__all__ = ["GANModule", "NonFiniteLossError", "GradientVariance"]

@@ -64,11 +64,16 @@ def _check_args(**kw) -> None:
         "grad_clip_algorithm": (lambda v: v in ("norm", "value"), "'norm' or 'value'"),
         "num_classes": (lambda v: v is None or (isinstance(v, int) and v >= 1), "None or an int >= 1"),
         "label_sampler": (lambda v: v in ("uniform", "data"), "'uniform' or 'data'"),
+        "pack": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an int >= 1"),
     }
     for arg, value in kw.items():
         ok, expected = rules[arg]
         if not ok(value):
             raise ValueError(f"GANModule: {arg} must be {expected}, got {value!r}")
+    if kw["pack"] > 1 and kw["num_classes"] is not None:
+        # a pack mixes labels: which class would D's one output be judged against?
+        raise ValueError(f"GANModule: pack={kw['pack']} needs an unconditional GAN (num_classes=None), "
+                         f"got num_classes={kw['num_classes']}")
 
 
 class GANModule(ManualGANLoop):
@@ -103,6 +108,10 @@ class GANModule(ManualGANLoop):
         augment: DiffAugment ops applied to every image D sees, real and fake, in both steps (Zhao et al.
             2020), e.g. "translation,cutout,color" or a list of ops; None: off. See augment.py.
         augment_p: probability of each op per sample (1.0 as in DiffAugment).
+        pack: PacGAN's packing (Lin et al. 2018): D judges `pack` samples at once, concatenated along
+            dim 1 (features, or channels for images), so it sees B/pack inputs per batch of B and every
+            loss and penalty works on packs (a relativistic pairing pairs packs). D's input width must
+            be pack × the data's (conf/model/*.yaml set it from `model.pack`). 1: off.
         impl: kernel choice for the loss ("auto", "fused", "ref").
     """
 
@@ -115,7 +124,7 @@ class GANModule(ManualGANLoop):
                  grad_clip: Optional[float] = None, grad_clip_algorithm: str = "norm",
                  scheduler_interval: str = "step", nonfinite: str = "error", max_skipped_fraction: float = 0.01,
                  gather_logits: bool = False, num_classes: Optional[int] = None, label_sampler: str = "uniform",
-                 augment: Union[str, Sequence[str], None] = None, augment_p: float = 1.0,
+                 augment: Union[str, Sequence[str], None] = None, augment_p: float = 1.0, pack: int = 1,
                  impl: str = "auto", loss_params: Optional[Mapping] = None) -> None:
         super().__init__()
         self.automatic_optimization = False  # two players: manual optimization (Lightning 2.x has no optimizer_idx)
@@ -131,7 +140,7 @@ class GANModule(ManualGANLoop):
                     gp_weight=gp_weight, ema_start=ema_start, nonfinite=nonfinite,
                     max_skipped_fraction=max_skipped_fraction, scheduler_interval=scheduler_interval,
                     ema_decay=ema_decay, grad_clip=grad_clip, grad_clip_algorithm=grad_clip_algorithm,
-                    num_classes=num_classes, label_sampler=label_sampler)
+                    num_classes=num_classes, label_sampler=label_sampler, pack=pack)
         self._latent_fn = resolve_sampler(latent_sampler)
         self.loss = losses.get(loss, impl=impl)
         self.save_hyperparameters({
@@ -142,7 +151,7 @@ class GANModule(ManualGANLoop):
             "grad_clip_algorithm": grad_clip_algorithm, "scheduler_interval": scheduler_interval,
             "nonfinite": nonfinite, "max_skipped_fraction": max_skipped_fraction, "gather_logits": gather_logits,
             "num_classes": num_classes, "label_sampler": label_sampler, "augment": _plain(augment),
-            "augment_p": augment_p, "impl": impl,
+            "augment_p": augment_p, "pack": pack, "impl": impl,
         })
         self.generator, self.discriminator = generator, discriminator
         self.g_ema = None
@@ -158,6 +167,7 @@ class GANModule(ManualGANLoop):
         self.grad_clip, self.grad_clip_algorithm = grad_clip, grad_clip_algorithm
         self.scheduler_interval, self.nonfinite, self.gather_logits = scheduler_interval, nonfinite, gather_logits
         self.max_skipped_fraction, self.num_classes, self.label_sampler = max_skipped_fraction, num_classes, label_sampler
+        self.pack = pack
         self.class_frequencies: Optional[torch.Tensor] = None  # set at fit start for label_sampler="data"
         self.rng = RngStreams()
         # x -> augmented x, applied in `discriminate`; drawn from the latent stream (checkpointed, rank-sliced)
@@ -252,10 +262,20 @@ class GANModule(ManualGANLoop):
             x = self.augment(x)
         if self._penalty_inputs is not None and role in self._penalty_inputs:
             x = x.detach().requires_grad_(True)
-        out = self.discriminator(x) if self.num_classes is None else self.discriminator(x, labels)
+        out = self._discriminator_forward(x, labels)
         if self._penalty_inputs is not None and role in self._penalty_inputs:
             self._penalty_inputs[role] = (x, labels, out)
         return out
+
+    def _discriminator_forward(self, x: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
+        """D(x) or D(x, y) on packs of `pack` consecutive samples (B/pack outputs for B samples)."""
+        if self.pack > 1:
+            if x.shape[0] % self.pack:
+                raise ValueError(f"GANModule(pack={self.pack}): D's batches must be a multiple of pack, "
+                                 f"got {x.shape[0]} samples (set the data's batch size to a multiple)")
+            # (B, C, ...) -> (B/m, m·C, ...): a view of contiguous rows, so pack i is samples i·m .. i·m+m-1
+            x = x.reshape(x.shape[0] // self.pack, self.pack * x.shape[1], *x.shape[2:])
+        return self.discriminator(x) if self.num_classes is None else self.discriminator(x, labels)
 
     def collect_logits(self, real_out: torch.Tensor, fake_out: torch.Tensor):
         """The D outputs the loss sees: this rank's, or every rank's when `gather_logits` (see distributed.py)."""
@@ -303,7 +323,7 @@ class GANModule(ManualGANLoop):
             n = min(len(x_r), len(x_f))
             eps = rank_slice_draw(lambda s, g, d: torch.rand(s, generator=g, device=d), n, (),
                                   self.latent_generator, self.device)
-            d = self.discriminator if self.num_classes is None else (lambda x: self.discriminator(x, y_r[:n]))
+            d = lambda x: self._discriminator_forward(x, None if y_r is None else y_r[:n])  # noqa: E731
             out["gp"] = penalties.wgan_gp(d, x_r, x_f, self.gp_weight, eps=eps)
         for name in ("r1", "r2", "gp"):
             if name in out:

@@ -6,7 +6,8 @@
 
 Each penalty differentiates the discriminator twice (create_graph=True), never the fused loss
 op, whose backward is deliberately not differentiable again. D(x) is summed over the batch
-before differentiating: the samples are independent, so row i of ∇_x Σ_j D(x_j) is ∇D(x_i).
+before differentiating: the samples are independent, so row i of ∇_x Σ_j D(x_j) is ∇D(x_i)
+(with a minibatch-std layer they are not quite, and this is StyleGAN2's R1 all the same).
 
 Lazy regularization (Karras et al. 2020, StyleGAN2 §B): a penalty with interval k is computed
 only on every k-th discriminator step and multiplied by k, so its expected contribution per step
@@ -27,7 +28,10 @@ __all__ = ["input_gradients", "zero_centred", "wgan_gp", "lazy_factor"]
 
 
 def input_gradients(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-    """∇_x D(x) per sample, flattened to (N, D) in at least float32, differentiable (create_graph=True).
+    """∇_x D(x) per D output, flattened to (N, D) in at least float32, differentiable (create_graph=True).
+
+    One row per output: per sample, or per pack of consecutive samples when D judges packs (PacGAN),
+    since a pack is then D's input and its gradient norm is the one the penalties bound.
 
     `inputs` must have `requires_grad=True` and `outputs` must have been computed from it.
     """
@@ -35,7 +39,8 @@ def input_gradients(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor
         raise ValueError("inputs must require grad: call .detach().requires_grad_(True) before the D forward")
     acc = torch.promote_types(outputs.dtype, torch.float32)  # fp16/bf16 -> fp32, fp64 stays
     (grad,) = torch.autograd.grad(outputs.to(acc).sum(), inputs, create_graph=True)
-    return grad.to(torch.promote_types(grad.dtype, torch.float32)).flatten(1)  # (N, D)
+    rows = outputs.shape[0] if outputs.dim() else inputs.shape[0]  # a 0-d output: per input row, as before
+    return grad.to(torch.promote_types(grad.dtype, torch.float32)).reshape(rows, -1)  # (N, D)
 
 
 def zero_centred(outputs: torch.Tensor, inputs: torch.Tensor, gamma: float) -> torch.Tensor:
