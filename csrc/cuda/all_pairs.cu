@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(kThreads, 3)
   const int64_t bid = blockIdx.x, rbi = bid / P.cb, cbi = bid % P.cb;
   const int64_t u0 = rbi * P.rtpb, u1 = tile::imin(P.nrt, u0 + P.rtpb);
   const int64_t t0 = cbi * P.ctpb, t1 = tile::imin(P.nct, t0 + P.ctpb);
-  __shared__ tile::RowParams rowq[kWarps][kRowsPerWarp];
+  __shared__ float rowb[kWarps][kRowsPerWarp];
   __shared__ A rowr[kWarps][kRowsPerWarp];
   double lossd = 0.0;
   tile::Chain chain;  // one running product per thread for the whole block
@@ -106,33 +106,40 @@ __global__ void __launch_bounds__(kThreads, 3)
 #pragma unroll
       for (int c = 0; c < kColsPerLane; ++c) colf[c] = A(0);
       A lossf = A(0);
-      // Lanes 0..7 set up the warp's 8 rows; every lane then reads them with one
-      // broadcast load per row (warp-uniform: the path never diverges in a warp).
+      // Lanes 0..15 set up the warp's 16 rows: b through shared memory (one
+      // broadcast load per row), the path as ballot bit masks. A ballot is
+      // warp-uniform and the compiler knows it: each row's path test is one LOP3
+      // and a branch, without the convergence barrier (BSSY/BSYNC) that a mode
+      // read from shared memory costs.
       int my_mode = tile::kSkip;
       if (lane < kRowsPerWarp) {
         const int64_t i = tile::row_of(u, warp, lane);
-        tile::RowParams q{0.0f, 0.0f, tile::kSkip};
+        tile::RowParams q{0.0f, tile::kSkip};
         A r = A(0);
         if (i < P.nr) {
           r = R[i];
           if constexpr (kFloat) q = tile::row_params(r, cmax, cmin);
           else q.mode = tile::kExact;
         }
-        rowq[warp][lane] = q;
+        rowb[warp][lane] = q.b;
         rowr[warp][lane] = r;
         my_mode = q.mode;
       }
-      const unsigned exact_rows = __ballot_sync(0xffffffffu, my_mode == tile::kExact);  // bit k: row k
+      const unsigned p_rows = __ballot_sync(0xffffffffu, my_mode == tile::kFactP);  // bit k: row k
+      const unsigned exact_rows = __ballot_sync(0xffffffffu, my_mode == tile::kExact);
       __syncwarp();
-      // Factorised rows unrolled (shared-memory addresses become constants, no loop
-      // counter); exact rows (rare) afterwards in one rolled loop, so that the long
-      // exact code is inlined once. The emulation keeps this order.
+      // All rows unrolled (shared-memory addresses become constants, no loop
+      // counter), each on a factorised path: p form or S form, one uniform test
+      // per row. Exact and padded rows have b = 0 and take the S form, where x = 0
+      // changes nothing (a is finite, see col_factor). Exact rows (rare) then run
+      // again in one rolled loop, so that the long exact code is inlined once.
+      // The emulation keeps this order.
 #pragma unroll
       for (int k = 0; k < kRowsPerWarp; ++k) {
-        const tile::RowParams q = rowq[warp][k];
         A rho = A(0);
-        if (q.mode >= tile::kFactK8) {
-          if constexpr (kFloat) tile::fact_row<GRAD>(q, a, chain, rho, colf);
+        if constexpr (kFloat) {
+          const int mode = p_rows >> k & 1u ? tile::kFactP : tile::kFactS;
+          tile::fact_row<GRAD>(mode, rowb[warp][k], a, chain, rho, colf);
         }
         if (GRAD) rowbuf[warp + kWarps * k][lane] = rho;
       }
@@ -143,8 +150,9 @@ __global__ void __launch_bounds__(kThreads, 3)
         lossf += tile::exact_row<A, GRAD>(f, valid, rowr[warp][k], rho, colf);
         if (GRAD) rowbuf[warp + kWarps * k][lane] = rho;
       }
-      __syncwarp();  // rowq is rewritten for the next row tile
+      __syncwarp();  // rowb, rowr are rewritten for the next row tile
       lossd += double(lossf);
+      if constexpr (kFloat) lossd += tile::drain_exponents(chain, __popc(p_rows), kRowsPerWarp);
       if (GRAD) {
 #pragma unroll
         for (int c = 0; c < kColsPerLane; ++c) cold[c] += double(colf[c]);
@@ -174,8 +182,7 @@ __global__ void __launch_bounds__(kThreads, 3)
       __syncthreads();
     }
   }
-  tile::flush(chain);
-  lossd += double(chain.loss);
+  if constexpr (kFloat) lossd += tile::drain_log1p(chain);
   const double total = block_sum(lossd, red);
   if (threadIdx.x == 0) losspart[bid] = total;
 }
