@@ -304,8 +304,10 @@ static_assert(kRowReducers >= 1 && kLanes % kRowReducers == 0, "row reduction la
 template <typename A>
 LG_HD A row_part(const A* lanes, int q) {
   constexpr int w = kLanes / kRowReducers;
-  A s = A(0);
-  for (int l = q * w; l < (q + 1) * w; ++l) s += lanes[l];
+  const A* part = lanes + q * w;
+  A s = part[0];  // not 0 + part[0]: one FADD fewer, the same value
+LG_UNROLL
+  for (int l = 1; l < w; ++l) s += part[l];
   return s;
 }
 

@@ -47,10 +47,20 @@ def main(path: str) -> None:
     ins = [i for _, i in lines]
     at = {a: k for k, a in enumerate(addr)}
     target = lambda k: at[int(ins[k].split()[-1], 16)]
-    sts = [k for k, s in enumerate(ins) if re.match(r"STS \[R\d+(\+0x[0-9a-f]+)?\], R\d+$", s)]
-    base = collections.Counter(re.match(r"STS \[(R\d+)", ins[k]).group(1) for k in sts).most_common(1)[0][0]
-    rows = [k for k in sts if ins[k].startswith(f"STS [{base}")][:16]
-    assert len(rows) == 16, "expected 16 unrolled row stores"
+    # the row partials: 16 stores to one base register at offsets 0, d, 2d, ..., 15d
+    sts = collections.defaultdict(list)
+    for k, s in enumerate(ins):
+        m = re.match(r"STS \[(R\d+)(?:\+0x([0-9a-f]+))?\], R\d+$", s)
+        if m:
+            sts[m.group(1)].append((k, int(m.group(2) or "0", 16)))
+    rows = None
+    for stores in sts.values():
+        for i in range(len(stores) - 15):
+            run = stores[i:i + 16]
+            d = run[1][1]
+            if d and all(off == j * d for j, (_, off) in enumerate(run)):
+                rows = [k for k, _ in run]
+    assert rows, "expected 16 unrolled row stores"
 
     def walk(a: int, b: int, take: bool) -> list[str]:
         path, k = [], a
