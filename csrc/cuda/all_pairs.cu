@@ -72,8 +72,9 @@ __global__ void __launch_bounds__(kThreads, 3)
   constexpr bool kFloat = std::is_same_v<A, float>;
   // rowbuf (per row tile) and colbuf (per chunk, after a __syncthreads) share memory:
   // with float64 both would not fit in 48 KB of static shared memory.
-  // Rows of 36 floats: 16-byte aligned, so a row's 16 lanes are read with 4 LDS.128
-  // (not 16 LDS), and the 8 threads of a quarter warp hit distinct banks.
+  // Rows padded by 16 bytes (36 floats): 16-byte aligned, so a row's 16 lanes are
+  // read with 4 LDS.128 (not 16 LDS), and the 8 threads of a quarter warp hit
+  // distinct banks.
   constexpr int kRowStride = kLanes + 16 / int(sizeof(A));
   constexpr size_t kRowBytes = sizeof(A) * kRowTile * kRowStride;
   constexpr size_t kColBytes = sizeof(double) * kWarps * kChunk;
