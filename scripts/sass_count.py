@@ -7,10 +7,10 @@
     python scripts/sass_count.py all_pairs.sass
 
 It takes tiles_kernel<float, true> (float32 accumulation, with gradients), finds
-the 16 unrolled rows of a row tile by their row-partial stores (STS to one base
-register), and follows the path of rows 1..15 through each branch of the row's
+the 16 unrolled rows of a row tile by their row-partial stores (16 STS to one
+base register at evenly spaced offsets), and follows the path of rows 1..15 through each branch of the row's
 path test (the p form has two MUFU.RCP, the S form one). Per row tile: the row
-tile loop without the 16 rows and without the exact-row loop; per chunk: the
+tile loop without the 16 rows and without the exact rows' block; per chunk: the
 chunk loop without the row tile loop. Everything on those paths is counted,
 branches and shared-memory traffic included.
 """
@@ -92,8 +92,10 @@ def main(path: str) -> None:
     exact_back = max(k for k in loops if rows[-1] < target(k) < k < tile_back)
     vote = max(k for k in range(rows[0]) if opcode(ins[k]).startswith("VOTE"))
     row0 = next(k for k in range(vote, rows[0]) if opcode(ins[k]) == "LDS")  # row 0: its b load .. its store
+    # the exact rows' block (F loads and their loop), skipped when a row tile has none
+    skip = next(k for k in range(rows[-1], exact_back) if COND_BRA.match(ins[k]) and target(k) > exact_back)
     tile = [k for k in range(target(tile_back), tile_back + 1)
-            if not (row0 <= k <= rows[-1] or target(exact_back) <= k <= exact_back)]
+            if not (row0 <= k <= rows[-1] or skip < k < target(skip))]
     chunk = [k for k in range(target(chunk_back), chunk_back + 1) if not target(tile_back) <= k <= tile_back]
     for name, ks in (("per row tile (128 pairs per lane)", tile), ("per chunk (rtpb x 128 pairs per lane)", chunk)):
         mufu = sum(opcode(ins[k]) == "MUFU" for k in ks)

@@ -91,16 +91,13 @@ __global__ void __launch_bounds__(kThreads, 3)
   double lossd = 0.0;
   tile::Chain chain;  // one running product per thread for the whole block
   for (int64_t t = t0; t < t1; ++t) {
-    A f[kColsPerLane];
+    // Column c of the lane exists iff lane + 32c < ncols: one 32-bit compare each.
+    // Only a_j is loaded here; F (for exact rows only) when a row tile has some.
+    const int ncols = static_cast<int>(tile::imin(P.mc - t * kChunk, kChunk));
+    const float* fat = kFloat ? fa + t * kChunk + lane : nullptr;  // fa: float accumulation only
     float a[kColsPerLane];
-    bool valid[kColsPerLane];
 #pragma unroll
-    for (int c = 0; c < kColsPerLane; ++c) {
-      const int64_t j = tile::col_of(t, lane, c);
-      valid[c] = j < P.mc;
-      f[c] = valid[c] ? F[j] : A(0);
-      a[c] = (kFloat && valid[c]) ? fa[j] : 0.0f;
-    }
+    for (int c = 0; c < kColsPerLane; ++c) a[c] = (kFloat && lane + kLanes * c < ncols) ? fat[kLanes * c] : 0.0f;
     const float cmax = kFloat ? float(cmaxv[t]) : 0.0f, cmin = kFloat ? float(cminv[t]) : 0.0f;
     double cold[kColsPerLane];
 #pragma unroll
@@ -147,12 +144,21 @@ __global__ void __launch_bounds__(kThreads, 3)
         }
         if (GRAD) rowbuf[warp + kWarps * k][lane] = rho;
       }
+      if (exact_rows != 0) {  // warp-uniform
+        A f[kColsPerLane];
+        bool valid[kColsPerLane];
+#pragma unroll
+        for (int c = 0; c < kColsPerLane; ++c) {
+          valid[c] = lane + kLanes * c < ncols;
+          f[c] = valid[c] ? F[tile::col_of(t, lane, c)] : A(0);
+        }
 #pragma unroll 1
-      for (unsigned m = exact_rows; m != 0; m &= m - 1) {  // warp-uniform
-        const int k = __ffs(m) - 1;
-        A rho = A(0);
-        lossf += tile::exact_row<A, GRAD>(f, valid, rowr[warp][k], rho, colf);
-        if (GRAD) rowbuf[warp + kWarps * k][lane] = rho;
+        for (unsigned m = exact_rows; m != 0; m &= m - 1) {
+          const int k = __ffs(m) - 1;
+          A rho = A(0);
+          lossf += tile::exact_row<A, GRAD>(f, valid, rowr[warp][k], rho, colf);
+          if (GRAD) rowbuf[warp + kWarps * k][lane] = rho;
+        }
       }
       __syncwarp();  // rowb, rowr are rewritten for the next row tile
       lossd += double(lossf);
