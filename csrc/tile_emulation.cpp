@@ -10,8 +10,8 @@
 // lightning_gans::all_pairs_tile_emulate(real, fake, sign) -> (loss, row, col, paths):
 // loss is the float64 mean (before the cast to the input dtype), row/col are
 // the sums of σ per real / fake logit in the accumulation dtype, and paths
-// counts the (row, chunk) pieces per path [exact, factorised K=8, factorised
-// K=4], so that tests can tell which path a regime exercised.
+// counts the (row, chunk) pieces per path [exact, factorised S form, factorised
+// p form], so that tests can tell which path a regime exercised.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/scalar_tensor.h>
@@ -83,7 +83,7 @@ double emulate(const std::vector<A>& R, const std::vector<A>& F, A* row_out, A* 
           A r[kRowsPerWarp];
           for (int k = 0; k < kRowsPerWarp; ++k) {
             const int64_t i = row_of(u, w, k);
-            q[k] = RowParams{0.0f, 0.0f, kSkip};
+            q[k] = RowParams{0.0f, kSkip};
             r[k] = A(0);
             if (i < nr) {
               r[k] = R[i];
@@ -92,6 +92,8 @@ double emulate(const std::vector<A>& R, const std::vector<A>& F, A* row_out, A* 
               paths[q[k].mode - kExact] += 1;
             }
           }
+          int rows_p = 0;  // the kernel's __popc of its p-form ballot
+          for (int k = 0; k < kRowsPerWarp; ++k) rows_p += q[k].mode == kFactP;
           for (int lane = 0; lane < kLanes; ++lane) {
             const int tid = w * kLanes + lane;
             A f[kColsPerLane], colf[kColsPerLane];
@@ -105,11 +107,11 @@ double emulate(const std::vector<A>& R, const std::vector<A>& F, A* row_out, A* 
               colf[c] = A(0);
             }
             A lossf = A(0);
-            for (int k = 0; k < kRowsPerWarp; ++k) {  // factorised rows first, then exact rows
+            // Every row on a factorised path first (exact and padded rows with b = 0
+            // on the S form: no change), then the exact rows.
+            for (int k = 0; k < kRowsPerWarp; ++k) {
               A rho = A(0);
-              if (q[k].mode >= kFactK8) {
-                if constexpr (kFloat) fact_row<GRAD>(q[k], a, chain[tid], rho, colf);
-              }
+              if constexpr (kFloat) fact_row<GRAD>(q[k].mode == kFactP ? kFactP : kFactS, q[k].b, a, chain[tid], rho, colf);
               rowbuf[w + kWarps * k][lane] = rho;
             }
             for (int k = 0; k < kRowsPerWarp; ++k) {
@@ -119,6 +121,7 @@ double emulate(const std::vector<A>& R, const std::vector<A>& F, A* row_out, A* 
               rowbuf[w + kWarps * k][lane] = rho;
             }
             lossd[tid] += double(lossf);
+            if constexpr (kFloat) lossd[tid] += drain_exponents(chain[tid], rows_p, kRowsPerWarp);
             for (int c = 0; c < kColsPerLane; ++c) cold[tid][c] += double(colf[c]);
           }
         }
@@ -146,9 +149,8 @@ double emulate(const std::vector<A>& R, const std::vector<A>& F, A* row_out, A* 
         }
       }
     }
-    for (int tid = 0; tid < kThreads; ++tid) {
-      flush(chain[tid]);
-      lossd[tid] += double(chain[tid].loss);
+    if constexpr (kFloat) {
+      for (int tid = 0; tid < kThreads; ++tid) lossd[tid] += drain_log1p(chain[tid]);
     }
     losspart[bid] = tree_sum(lossd);
   }

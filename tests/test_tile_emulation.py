@@ -13,7 +13,7 @@ from lightning_gans import kernels
 
 pytestmark = pytest.mark.skipif(not kernels.extension_available(), reason="native extension not built")
 
-EXACT, K8, K4 = 0, 1, 2  # the `paths` counters: (row, chunk) pieces per path
+EXACT, FACT_S, FACT_P = 0, 1, 2  # the `paths` counters: (row, chunk) pieces per path (S / p form)
 
 
 def emulate(r, f, sign=1.0):
@@ -62,8 +62,8 @@ def regime(case, n, m, sign):
         r, f = r * 0.5 + 40 * sign, f * 0.5
     elif case == "huge":  # every z >> 0: exact path
         r, f = r * 0.5 - 40 * sign, f * 0.5
-    elif case == "boundary":  # z straddles the 20 / -60 limits and the K = 8 / 4 switch at 10
-        r = r * 0.1 + torch.tensor([-19.9, 59.9, -9.9, -10.1])[torch.arange(n) % 4] * sign
+    elif case == "boundary":  # z straddles the 20 / -60 limits and the S / p form switch at 2
+        r = r * 0.1 + torch.tensor([-19.9, 59.9, -1.9, -2.1])[torch.arange(n) % 4] * sign
         f = f * 0.1
     elif case == "huge_pm1e4":
         r, f = torch.sign(r) * 1e4 + r, torch.sign(f) * 1e4 + f
@@ -71,8 +71,8 @@ def regime(case, n, m, sign):
 
 
 # The path each regime must exercise (else a test could pass on the exact path alone).
-EXPECT = {"typical": (K8,), "tiny": (K8,), "offset": (K8,), "huge": (EXACT,), "boundary": (EXACT, K8, K4),
-          "wide": (EXACT, K8), "huge_pm1e4": (EXACT,)}
+EXPECT = {"typical": (FACT_S, FACT_P), "tiny": (FACT_S,), "offset": (FACT_S, FACT_P), "huge": (EXACT,),
+          "boundary": (EXACT, FACT_S, FACT_P), "wide": (EXACT, FACT_S, FACT_P), "huge_pm1e4": (EXACT,)}
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])
@@ -85,6 +85,18 @@ def test_regimes_match_float64(case, sign):
         assert paths[p] > 0, f"{case}: path {p} never taken ({paths.tolist()})"
     if case in ("typical", "tiny", "offset"):
         assert paths[EXACT] <= 0.01 * paths.sum(), f"{case}: expected factorised pieces, got {paths.tolist()}"
+
+
+@pytest.mark.parametrize("spike", [2.1, 19.7])
+def test_p_form_rows_of_mostly_small_pairs(spike):
+    # One column per chunk at z = spike puts every (row, chunk) on the p form, whose
+    # rounding is absolute in log p; the other 255 columns (z ~ -3 .. -25) carry most
+    # of the loss in small pieces. At 19.7 the product also nears the mid-row scaling.
+    r = randn(300, 3) * 0.05
+    f = randn(2053, 4) * 5 - 14
+    f[::256] = spike
+    paths = check(r, f)
+    assert paths[FACT_P] > 0 and paths[EXACT] == 0
 
 
 @pytest.mark.parametrize("n,m", [(1, 1), (1, 257), (257, 1), (63, 255), (64, 256), (65, 257), (2, 513),
@@ -110,7 +122,7 @@ def test_sign_not_unit(sign):
 def test_float64_takes_the_exact_path():
     r, f = regime("typical", 300, 517, 1.0)
     paths = check(r.double(), f.double(), 1.0, tol=1e-12)
-    assert paths[K8] == paths[K4] == 0
+    assert paths[FACT_S] == paths[FACT_P] == 0
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -135,7 +147,7 @@ def test_nan_propagates_to_its_row_or_column_only(where):
         finite = ~torch.isnan(exp)
         if finite.any():
             assert rel(got[finite], exp[finite]) <= 1e-5
-    assert paths[K8] > 0 and paths[EXACT] > 0
+    assert paths[FACT_P] > 0 and paths[EXACT] > 0
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])

@@ -72,31 +72,32 @@ __global__ void __launch_bounds__(kThreads, 3)
   constexpr bool kFloat = std::is_same_v<A, float>;
   // rowbuf (per row tile) and colbuf (per chunk, after a __syncthreads) share memory:
   // with float64 both would not fit in 48 KB of static shared memory.
-  constexpr size_t kRowBytes = sizeof(A) * kRowTile * (kLanes + 1);  // +1: a row's lanes in different banks
+  // Rows padded by 16 bytes (36 floats): 16-byte aligned, so a row's 16 lanes are
+  // read with 4 LDS.128 (not 16 LDS), and the 8 threads of a quarter warp hit
+  // distinct banks.
+  constexpr int kRowStride = kLanes + 16 / int(sizeof(A));
+  constexpr size_t kRowBytes = sizeof(A) * kRowTile * kRowStride;
   constexpr size_t kColBytes = sizeof(double) * kWarps * kChunk;
   __shared__ __align__(16) unsigned char smem[kRowBytes > kColBytes ? kRowBytes : kColBytes];
-  auto rowbuf = reinterpret_cast<A(*)[kLanes + 1]>(smem);
+  auto rowbuf = reinterpret_cast<A(*)[kRowStride]>(smem);
   auto colbuf = reinterpret_cast<double(*)[kChunk]>(smem);
   __shared__ double red[kThreads];
   const int lane = threadIdx.x % kLanes, warp = threadIdx.x / kLanes;
   const int64_t bid = blockIdx.x, rbi = bid / P.cb, cbi = bid % P.cb;
   const int64_t u0 = rbi * P.rtpb, u1 = tile::imin(P.nrt, u0 + P.rtpb);
   const int64_t t0 = cbi * P.ctpb, t1 = tile::imin(P.nct, t0 + P.ctpb);
-  __shared__ tile::RowParams rowq[kWarps][kRowsPerWarp];
+  __shared__ float rowb[kWarps][kRowsPerWarp];
   __shared__ A rowr[kWarps][kRowsPerWarp];
   double lossd = 0.0;
   tile::Chain chain;  // one running product per thread for the whole block
   for (int64_t t = t0; t < t1; ++t) {
-    A f[kColsPerLane];
+    // Column c of the lane exists iff lane + 32c < ncols: one 32-bit compare each.
+    // Only a_j is loaded here; F (for exact rows only) when a row tile has some.
+    const int ncols = static_cast<int>(tile::imin(P.mc - t * kChunk, kChunk));
+    const float* fat = kFloat ? fa + t * kChunk + lane : nullptr;  // fa: float accumulation only
     float a[kColsPerLane];
-    bool valid[kColsPerLane];
 #pragma unroll
-    for (int c = 0; c < kColsPerLane; ++c) {
-      const int64_t j = tile::col_of(t, lane, c);
-      valid[c] = j < P.mc;
-      f[c] = valid[c] ? F[j] : A(0);
-      a[c] = (kFloat && valid[c]) ? fa[j] : 0.0f;
-    }
+    for (int c = 0; c < kColsPerLane; ++c) a[c] = (kFloat && lane + kLanes * c < ncols) ? fat[kLanes * c] : 0.0f;
     const float cmax = kFloat ? float(cmaxv[t]) : 0.0f, cmin = kFloat ? float(cminv[t]) : 0.0f;
     double cold[kColsPerLane];
 #pragma unroll
@@ -106,45 +107,62 @@ __global__ void __launch_bounds__(kThreads, 3)
 #pragma unroll
       for (int c = 0; c < kColsPerLane; ++c) colf[c] = A(0);
       A lossf = A(0);
-      // Lanes 0..7 set up the warp's 8 rows; every lane then reads them with one
-      // broadcast load per row (warp-uniform: the path never diverges in a warp).
+      // Lanes 0..15 set up the warp's 16 rows: b through shared memory (one
+      // broadcast load per row), the path as ballot bit masks. A ballot is
+      // warp-uniform and the compiler knows it: each row's path test is one LOP3
+      // and a branch, without the convergence barrier (BSSY/BSYNC) that a mode
+      // read from shared memory costs.
       int my_mode = tile::kSkip;
       if (lane < kRowsPerWarp) {
         const int64_t i = tile::row_of(u, warp, lane);
-        tile::RowParams q{0.0f, 0.0f, tile::kSkip};
+        tile::RowParams q{0.0f, tile::kSkip};
         A r = A(0);
         if (i < P.nr) {
           r = R[i];
           if constexpr (kFloat) q = tile::row_params(r, cmax, cmin);
           else q.mode = tile::kExact;
         }
-        rowq[warp][lane] = q;
+        rowb[warp][lane] = q.b;
         rowr[warp][lane] = r;
         my_mode = q.mode;
       }
-      const unsigned exact_rows = __ballot_sync(0xffffffffu, my_mode == tile::kExact);  // bit k: row k
+      const unsigned p_rows = __ballot_sync(0xffffffffu, my_mode == tile::kFactP);  // bit k: row k
+      const unsigned exact_rows = __ballot_sync(0xffffffffu, my_mode == tile::kExact);
       __syncwarp();
-      // Factorised rows unrolled (shared-memory addresses become constants, no loop
-      // counter); exact rows (rare) afterwards in one rolled loop, so that the long
-      // exact code is inlined once. The emulation keeps this order.
+      // All rows unrolled (shared-memory addresses become constants, no loop
+      // counter), each on a factorised path: p form or S form, one uniform test
+      // per row. Exact and padded rows have b = 0 and take the S form, where x = 0
+      // changes nothing (a is finite, see col_factor). Exact rows (rare) then run
+      // again in one rolled loop, so that the long exact code is inlined once.
+      // The emulation keeps this order.
 #pragma unroll
       for (int k = 0; k < kRowsPerWarp; ++k) {
-        const tile::RowParams q = rowq[warp][k];
         A rho = A(0);
-        if (q.mode >= tile::kFactK8) {
-          if constexpr (kFloat) tile::fact_row<GRAD>(q, a, chain, rho, colf);
+        if constexpr (kFloat) {
+          const int mode = p_rows >> k & 1u ? tile::kFactP : tile::kFactS;
+          tile::fact_row<GRAD>(mode, rowb[warp][k], a, chain, rho, colf);
         }
         if (GRAD) rowbuf[warp + kWarps * k][lane] = rho;
       }
+      if (exact_rows != 0) {  // warp-uniform
+        A f[kColsPerLane];
+        bool valid[kColsPerLane];
+#pragma unroll
+        for (int c = 0; c < kColsPerLane; ++c) {
+          valid[c] = lane + kLanes * c < ncols;
+          f[c] = valid[c] ? F[tile::col_of(t, lane, c)] : A(0);
+        }
 #pragma unroll 1
-      for (unsigned m = exact_rows; m != 0; m &= m - 1) {  // warp-uniform
-        const int k = __ffs(m) - 1;
-        A rho = A(0);
-        lossf += tile::exact_row<A, GRAD>(f, valid, rowr[warp][k], rho, colf);
-        if (GRAD) rowbuf[warp + kWarps * k][lane] = rho;
+        for (unsigned m = exact_rows; m != 0; m &= m - 1) {
+          const int k = __ffs(m) - 1;
+          A rho = A(0);
+          lossf += tile::exact_row<A, GRAD>(f, valid, rowr[warp][k], rho, colf);
+          if (GRAD) rowbuf[warp + kWarps * k][lane] = rho;
+        }
       }
-      __syncwarp();  // rowq is rewritten for the next row tile
+      __syncwarp();  // rowb, rowr are rewritten for the next row tile
       lossd += double(lossf);
+      if constexpr (kFloat) lossd += tile::drain_exponents(chain, __popc(p_rows), kRowsPerWarp);
       if (GRAD) {
 #pragma unroll
         for (int c = 0; c < kColsPerLane; ++c) cold[c] += double(colf[c]);
@@ -174,8 +192,7 @@ __global__ void __launch_bounds__(kThreads, 3)
       __syncthreads();
     }
   }
-  tile::flush(chain);
-  lossd += double(chain.loss);
+  if constexpr (kFloat) lossd += tile::drain_log1p(chain);
   const double total = block_sum(lossd, red);
   if (threadIdx.x == 0) losspart[bid] = total;
 }
