@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
     runs_dir = args.out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     if not args.table_only:
-        todo = [(d, loss, s) for d in args.datasets for loss in args.losses for s in args.seeds
+        # seed-major: an interrupted grid has every loss at some seeds rather than some losses at every seed
+        todo = [(d, loss, s) for s in args.seeds for d in args.datasets for loss in args.losses
                 if not (runs_dir / f"{d}_{loss}_s{s}.json").is_file()]
         bar = tqdm(todo, desc="quality runs", unit="run")
         for dataset, loss, seed in bar:
