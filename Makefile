@@ -68,7 +68,7 @@ mutate-%: install
 	rm -rf $(MUTATE_DIR)/$* && mkdir -p $(MUTATE_DIR)/$*
 	git ls-files -z | xargs -0 cp -P --parents -t $(MUTATE_DIR)/$* 2>/dev/null || true
 	cp lightning_gans/_C*.so $(MUTATE_DIR)/$*/lightning_gans/
-	{ printf '[mutmut]\nalso_copy=lightning_gans\n  tests\n  conf\npytest_add_cli_args=-p\n  no:cacheprovider\n  -x\n  -q\n'; \
+	{ printf '[mutmut]\nalso_copy=lightning_gans\n  tests\n  conf\n  docs\npytest_add_cli_args=-p\n  no:cacheprovider\n  -x\n  -q\n'; \
 	  printf 'source_paths='; for f in $(MUT_SRC_$*); do printf '\n  %s' $$f; done; \
 	  printf '\npytest_add_cli_args_test_selection='; for f in $(MUT_TESTS_$*); do printf '\n  %s' $$f; done; \
 	  printf '\n'; } > $(MUTATE_DIR)/$*/setup.cfg
