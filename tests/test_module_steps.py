@@ -217,3 +217,11 @@ def test_skipped_fraction_at_the_bound_passes_and_above_it_fails():
     # n_critic=2: 4 batches = 4 D + 2 G attempts = 6; 1 skipped is 1/6 > 0.16
     with pytest.raises(NonFiniteLossError, match="skipped 1 of 6 optimizer steps"):
         fit_nan("g", {1}, batches=4, n_critic=2, max_skipped_fraction=0.16)
+
+
+def test_a_run_of_one_attempted_step_is_judged_on_that_step():
+    # one batch with n_critic=2: one attempted (D) step, skipped: 1 > 0.5 * 1
+    msg = (r"^the run skipped 1 of 1 optimizer steps for non-finite losses \(more than max_skipped_fraction=0.5\); "
+           r"its results are not trustworthy: lower the learning rate or add a penalty$")
+    with pytest.raises(NonFiniteLossError, match=msg):
+        fit_nan("d", {1}, batches=1, n_critic=2, max_skipped_fraction=0.5)
