@@ -56,7 +56,7 @@ MUT_TESTS_penalties := tests/test_regularizers.py tests/test_penalties_oracle.py
 MUT_SRC_toys := lightning_gans/metrics/toys.py
 MUT_TESTS_toys := tests/test_metrics.py tests/test_toy_metrics_oracle.py
 MUT_SRC_training := lightning_gans/training/module.py lightning_gans/training/loop.py
-MUT_TESTS_training := tests/test_module.py tests/test_module_hooks.py tests/test_conditional.py tests/test_regularizers.py tests/test_module_steps.py tests/test_module_flow.py
+MUT_TESTS_training := tests/test_module.py tests/test_module_hooks.py tests/test_conditional.py tests/test_regularizers.py tests/test_module_steps.py tests/test_module_flow.py tests/test_module_loop.py
 MUT_SRC_kernels := lightning_gans/kernels/ops.py
 MUT_TESTS_kernels := tests/test_ops.py tests/test_ops_errors.py tests/test_all_pairs_factorised.py tests/test_loss_oracles.py tests/test_ops_paths.py
 
