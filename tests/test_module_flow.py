@@ -56,6 +56,7 @@ class Codes:
         self.i = 0
 
     def __call__(self, shape, generator, device):
+        assert tuple(shape) == (N, LATENT)
         self.i += 1
         return self.table[self.i - 1].clone()
 
@@ -165,6 +166,26 @@ def test_penalties_of_an_overridden_step_draw_their_own_inputs():
     torch.testing.assert_close(out["gp"], expected_gp(m, REAL, fake_gp, 0.5))
     torch.testing.assert_close(m.discriminator.calls[3][0], fake_r2)
     assert m._penalty_inputs is None
+
+
+class PlainCondDStep(GANModule):
+    def discriminator_step(self, real, labels=None):
+        with torch.no_grad():
+            y_f = self.sample_labels(len(real))
+            fake = self.generate(self.sample_latent(len(real)), y_f)
+        return {"loss": self.loss.d_loss(self.discriminator(real, labels), self.discriminator(fake, y_f))}
+
+
+def test_penalty_forwards_of_an_overridden_conditional_step_carry_labels():
+    m = make(PlainCondDStep, conditional=True, r1_gamma=1.0, r2_gamma=1.0)
+    out = d_step(m, REAL, Y_REAL)
+    (_, y_step, _), (_, y_r2, fake_r2) = m.generator.calls
+    assert y_r2.shape == (N,) and y_r2.dtype == torch.int64  # R2's fakes get their own labels, like the step's
+    r1_call, r2_call = m.discriminator.calls[2:]
+    assert r1_call[1] and torch.equal(r1_call[0], REAL) and torch.equal(r1_call[2], Y_REAL)
+    assert r2_call[1] and torch.equal(r2_call[0], fake_r2) and torch.equal(r2_call[2], y_r2)
+    grads = grad_norms(m.discriminator, fake_r2, y_r2)
+    torch.testing.assert_close(out["r2"], 0.5 * grads.square().mean())
 
 
 # ----------------------------------------------------------------------------- labels
