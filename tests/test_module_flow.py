@@ -245,3 +245,16 @@ def test_g_step_scores_reals_unless_the_loss_says_it_is_not_relativistic(attrs, 
     assert torch.is_tensor(r) and r.shape == f.shape and not r.requires_grad and f.requires_grad
     if d_calls == 2:
         torch.testing.assert_close(r, m.discriminator.net(REAL))
+
+
+def test_training_step_passes_the_batch_labels_to_the_penalty_forwards(tmp_path):
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    m = PlainCondDStep(RecG(True), RecD(True), latent_dim=LATENT, latent_sampler=Codes(), num_classes=K,
+                       r1_gamma=1.0, ema_decay=None)
+    t = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                   enable_model_summary=False, max_steps=1, default_root_dir=tmp_path)
+    t.fit(m, DataLoader(TensorDataset(REAL, Y_REAL), batch_size=N))
+    r1_call = m.discriminator.calls[2]  # after the step's real and fake forwards
+    assert r1_call[1] and torch.equal(r1_call[0], REAL) and torch.equal(r1_call[2], Y_REAL)
