@@ -46,6 +46,9 @@ MUTATE_DIR ?= /tmp/lgans-mutate
 # toys is left out of the default: its one function, toy_metrics, is decorated (@torch.no_grad()) and
 # mutmut 3 does not mutate decorated functions (0 mutants); docs/testing.md lists hand mutants instead.
 MUTATE_AREAS ?= losses penalties training kernels
+# MUTANTS: mutmut name patterns (fnmatch) to run only those, e.g. the step logic of training:
+#   make -o install mutate-training MUTANTS='lightning_gans.training.loop.*training_step* ...'
+MUTANTS ?=
 MUT_SRC_losses := lightning_gans/losses
 MUT_TESTS_losses := tests/test_loss_oracles.py tests/test_losses.py tests/test_losses_api.py tests/test_theory.py tests/test_theory_every_loss.py
 MUT_SRC_penalties := lightning_gans/training/penalties.py
@@ -53,9 +56,9 @@ MUT_TESTS_penalties := tests/test_regularizers.py tests/test_penalties_oracle.py
 MUT_SRC_toys := lightning_gans/metrics/toys.py
 MUT_TESTS_toys := tests/test_metrics.py tests/test_toy_metrics_oracle.py
 MUT_SRC_training := lightning_gans/training/module.py lightning_gans/training/loop.py
-MUT_TESTS_training := tests/test_module.py tests/test_regularizers.py
+MUT_TESTS_training := tests/test_module.py tests/test_module_hooks.py tests/test_conditional.py tests/test_regularizers.py tests/test_module_steps.py tests/test_module_flow.py tests/test_module_loop.py
 MUT_SRC_kernels := lightning_gans/kernels/ops.py
-MUT_TESTS_kernels := tests/test_ops.py tests/test_ops_errors.py tests/test_all_pairs_factorised.py tests/test_loss_oracles.py
+MUT_TESTS_kernels := tests/test_ops.py tests/test_ops_errors.py tests/test_all_pairs_factorised.py tests/test_loss_oracles.py tests/test_ops_paths.py
 
 mutate: $(addprefix mutate-,$(MUTATE_AREAS))
 	@for a in $(MUTATE_AREAS); do echo "== $$a"; cat $(MUTATE_DIR)/$$a/score.txt; done
@@ -65,11 +68,11 @@ mutate-%: install
 	rm -rf $(MUTATE_DIR)/$* && mkdir -p $(MUTATE_DIR)/$*
 	git ls-files -z | xargs -0 cp -P --parents -t $(MUTATE_DIR)/$* 2>/dev/null || true
 	cp lightning_gans/_C*.so $(MUTATE_DIR)/$*/lightning_gans/
-	{ printf '[mutmut]\nalso_copy=lightning_gans\n  tests\n  conf\npytest_add_cli_args=-p\n  no:cacheprovider\n  -x\n  -q\n'; \
+	{ printf '[mutmut]\nalso_copy=lightning_gans\n  tests\n  conf\n  docs\npytest_add_cli_args=-p\n  no:cacheprovider\n  -x\n  -q\n'; \
 	  printf 'source_paths='; for f in $(MUT_SRC_$*); do printf '\n  %s' $$f; done; \
 	  printf '\npytest_add_cli_args_test_selection='; for f in $(MUT_TESTS_$*); do printf '\n  %s' $$f; done; \
 	  printf '\n'; } > $(MUTATE_DIR)/$*/setup.cfg
-	cd $(MUTATE_DIR)/$* && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTHON) -m mutmut run --max-children 1 > run.log 2>&1 || true
+	cd $(MUTATE_DIR)/$* && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTHON) -m mutmut run --max-children 1 $(MUTANTS) > run.log 2>&1 || true
 	cd $(MUTATE_DIR)/$* && $(PYTHON) -m mutmut results > results.txt 2>&1; $(PYTHON) -m mutmut export-cicd-stats > /dev/null 2>&1; \
 	  $(PYTHON) -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
 	  k = s['killed'] + s['timeout']; t = k + s['survived'] + s['suspicious']; \
