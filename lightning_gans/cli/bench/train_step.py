@@ -71,7 +71,7 @@ def _hand_loop(batches, seed: int) -> float:
         n = len(real)
         with torch.no_grad():
             fake = g(torch.randn(n, 16, generator=gen))
-        real = real.requires_grad_(True)
+        real = real.detach().requires_grad_(True)  # as GANModule's R1 input; the shared batches stay untouched
         real_out, fake_out = d(real), d(fake)
         (grad,) = torch.autograd.grad(real_out.sum(), real, create_graph=True)
         d_loss = loss.d_loss(real_out, fake_out) + 0.5 * grad.square().sum(1).mean()
