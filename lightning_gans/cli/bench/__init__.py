@@ -263,12 +263,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_step:
         from .train_step import compare_train_step, render_train_step
 
+        import lightning
+
+        full = metadata(args)  # before the run: the load at its start
         out = compare_train_step(batches=40 if args.quick else 200, rounds=2 if args.quick else 5)
-        out["meta"] = {"command": "lgans-bench " + " ".join(sys.argv[1:] if argv is None else argv),
-                       "torch": torch.__version__, "date": datetime.datetime.now().isoformat(timespec="seconds"),
-                       "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+        meta = {k: full[k] for k in ("date", "git_commit", "git_dirty", "torch", "python", "platform", "cpu",
+                                     "cpu_count", "cpu_affinity", "loadavg_start")}
+        meta.update(command="lgans-bench " + " ".join(sys.argv[1:] if argv is None else argv),
+                    lightning=lightning.__version__,
+                    loadavg_end=list(os.getloadavg()) if hasattr(os, "getloadavg") else None)
+        out["meta"] = meta
         print(render_train_step(out))
-        _write(args, out, render_train_step(out) + "\n")
+        load = (f"; load average {meta['loadavg_start'][0]:.2f} at start, {meta['loadavg_end'][0]:.2f} at end"
+                if meta["loadavg_start"] and meta["loadavg_end"] else "")
+        _write(args, out, f"`{meta['command']}` ({meta['date']}, commit {meta['git_commit']}"
+                          f"{' with uncommitted changes' if meta['git_dirty'] else ''}; {meta['cpu']}, "
+                          f"{meta['cpu_affinity']} cores usable; torch {meta['torch']}, lightning {meta['lightning']}"
+                          f"{load})\n\n{render_train_step(out)}\n")
         return 0
     if args.crossover:
         out = run_crossover(args)
