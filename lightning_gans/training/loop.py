@@ -191,7 +191,7 @@ class ManualGANLoop(pl.LightningModule):
         Runs before the backward, so the saved checkpoint holds the weights just before the offending step.
         """
         trainer = self.trainer
-        bad = not math.isfinite(float(out["loss"].detach()))  # one host read: the step needs the loss anyway
+        bad = not math.isfinite(out["loss"].item())  # one host read (item() needs no detach); the step needs it
         # one rank's NaN must send every rank down the same branch, or the next collective deadlocks
         if not trainer.strategy.reduce_boolean_decision(bad, all=False):
             return True
