@@ -152,12 +152,16 @@ def test_crossover_mode_times_both_backward_paths(tmp_path, capsys):
 def test_train_step_comparison_runs_and_reports_a_ratio(tmp_path):
     from lightning_gans.cli.bench import main
 
-    out = tmp_path / "ts.json"
-    assert main(["--train-step", "--quick", "--json", str(out)]) == 0
+    out, md = tmp_path / "ts.json", tmp_path / "ts.md"
+    assert main(["--train-step", "--quick", "--rounds", "3", "--json", str(out), "--md", str(md)]) == 0
     rec = json.loads(out.read_text())
-    assert rec["clock"] == "process" and len(rec["hand_all"]) == len(rec["module_all"]) == 2
+    meta = rec["meta"]  # a record says what was measured, where, and under what load
+    assert {"git_commit", "cpu", "cpu_affinity", "torch", "lightning", "loadavg_start", "loadavg_end"} <= set(meta)
+    assert f"commit {meta['git_commit']}" in md.read_text() and "load average" in md.read_text()
+    assert rec["clock"] == "process" and len(rec["hand_all"]) == len(rec["module_all"]) == len(rec["floor_all"]) == 3
     assert rec["hand_batches_per_s"] > 0 and rec["module_batches_per_s"] > 0
     assert rec["ratio"] == round(rec["module_batches_per_s"] / rec["hand_batches_per_s"], 3)
+    assert rec["floor_ratio"] == round(rec["floor_batches_per_s"] / rec["hand_batches_per_s"], 3)
 
 
 def test_the_bench_prints_no_torch_notice_on_a_cpu_machine(tmp_path):

@@ -32,7 +32,7 @@ from .. import losses
 from . import penalties
 from .distributed import all_gather_with_grad
 from .augment import DiffAugment
-from .loop import NONFINITE_MODES, ManualGANLoop, NonFiniteLossError
+from .loop import NONFINITE_MODES, ManualGANLoop, NonFiniteLossError, _set
 from .rng import RngStreams, rank_slice_draw, resolve_sampler, seeded_generator
 
 __all__ = ["GANModule", "NonFiniteLossError"]
@@ -312,7 +312,8 @@ class GANModule(ManualGANLoop):
     # ------------------------------------------------------------------ penalties (outside the override points)
     def _add_penalties(self, out: dict, real: torch.Tensor, labels, k: int) -> None:
         """out["loss"] += k·(R1 + R2 + GP), reusing the step's D forwards when it went through `discriminate`."""
-        seen, self._penalty_inputs = self._penalty_inputs, None
+        seen = self._penalty_inputs
+        _set(self, "_penalty_inputs", None)
         for role, gamma, name in (("real", self.r1_gamma, "r1"), ("fake", self.r2_gamma, "r2")):
             if gamma > 0:
                 x, y, d_out = seen.get(role) or self._penalty_forward(role, real, labels)
@@ -326,8 +327,8 @@ class GANModule(ManualGANLoop):
             d = lambda x: self._discriminator_forward(x, None if y_r is None else y_r[:n])  # noqa: E731
             out["gp"] = penalties.wgan_gp(d, x_r, x_f, self.gp_weight, eps=eps)
         for name in ("r1", "r2", "gp"):
-            if name in out:
-                out["loss"] = out["loss"] + k * out[name]
+            if name in out:  # k = 1 (no lazy interval): the same sum without a multiply by 1 and its backward
+                out["loss"] = out["loss"] + (out[name] if k == 1 else k * out[name])
 
     def _penalty_forward(self, role: str, real, labels):
         """A D forward for a penalty when an overridden step did not go through `discriminate(role=...)`."""

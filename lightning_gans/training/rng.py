@@ -47,7 +47,7 @@ def rank_slice_draw(fn: Callable, n: int, shape: tuple, generator: torch.Generat
     """This rank's n rows of `fn((n·world_size, *shape), generator, device)`: (n, *shape)."""
     rank, size = world()
     x = fn((n * size, *shape), generator, device)
-    return x[rank * n:(rank + 1) * n]
+    return x if size == 1 else x[rank * n:(rank + 1) * n]
 
 
 def seeded_generator(seed: int, device) -> torch.Generator:

@@ -6,7 +6,7 @@
     lgans-bench --dtypes float32 --passes fwd+bwd --with-64m   # adds elementwise N = 64M (~4 GiB for eager)
     lgans-bench --crossover --sizes 64,1K,64K,1M,16M          # saved vs recomputed elementwise gradient
     python -m lightning_gans.cli.bench --device cuda
-    lgans-bench --train-step                                  # GANModule vs a hand-written loop (throughput)
+    lgans-bench --train-step [--rounds 15]                    # GANModule vs a hand-written loop (throughput)
 
 Every case (op, size, dtype, device) times fused, eager and compile on the same
 inputs, for forward, backward and forward+backward, in interleaved repetitions
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="back-to-back calls per sample so the fastest impl's sample lasts this long (default 2)")
     p.add_argument("--train-step", action="store_true",
                    help="compare GANModule's training-step throughput with a hand-written loop instead")
+    p.add_argument("--rounds", type=int, help="--train-step: alternating rounds of each loop (default 5; --quick 2)")
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own)")
     return p
 
@@ -263,12 +264,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_step:
         from .train_step import compare_train_step, render_train_step
 
-        out = compare_train_step(batches=40 if args.quick else 200, rounds=2 if args.quick else 5)
-        out["meta"] = {"command": "lgans-bench " + " ".join(sys.argv[1:] if argv is None else argv),
-                       "torch": torch.__version__, "date": datetime.datetime.now().isoformat(timespec="seconds"),
-                       "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+        import lightning
+
+        full = metadata(args)  # before the run: the load at its start
+        out = compare_train_step(batches=40 if args.quick else 200, rounds=args.rounds or (2 if args.quick else 5))
+        meta = {k: full[k] for k in ("date", "git_commit", "git_dirty", "torch", "python", "platform", "cpu",
+                                     "cpu_count", "cpu_affinity", "loadavg_start")}
+        meta.update(command="lgans-bench " + " ".join(sys.argv[1:] if argv is None else argv),
+                    lightning=lightning.__version__,
+                    loadavg_end=list(os.getloadavg()) if hasattr(os, "getloadavg") else None)
+        out["meta"] = meta
         print(render_train_step(out))
-        _write(args, out, render_train_step(out) + "\n")
+        load = (f"; load average {meta['loadavg_start'][0]:.2f} at start, {meta['loadavg_end'][0]:.2f} at end"
+                if meta["loadavg_start"] and meta["loadavg_end"] else "")
+        _write(args, out, f"`{meta['command']}` ({meta['date']}, commit {meta['git_commit']}"
+                          f"{' with uncommitted changes' if meta['git_dirty'] else ''}; {meta['cpu']}, "
+                          f"{meta['cpu_affinity']} cores usable; torch {meta['torch']}, lightning {meta['lightning']}"
+                          f"{load})\n\n{render_train_step(out)}\n")
         return 0
     if args.crossover:
         out = run_crossover(args)
