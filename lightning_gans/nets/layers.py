@@ -1,8 +1,12 @@
 """Building blocks shared by the nets: activations, argument checks, MLP stacks, and the two
 ways a label enters a net (Miyato & Koyama 2018, "cGANs with Projection Discriminator").
 
-- generators (`conditional_input`): y -> a learned vector e(y) concatenated to z, so G(z, y) is
-  G's usual input layer applied to [z, e(y)].
+- generators: `conditional_input`, y -> a learned vector e(y) concatenated to z, so G(z, y) is G's
+  usual input layer applied to [z, e(y)]; or `ConditionalBatchNorm`, γ(y)·BN(h) + β(y) in place of
+  each batch norm (DCGANGenerator(conditioning="cbn"), what conf/model/dcgan.yaml uses). With the
+  concatenation, the label only shifts the hidden units of the 8x8 digits generator (one hidden
+  layer; z's directions are shared by every class) and its samples collapsed within each class
+  (issue 10; scripts/digits_cond_probe.py); per-class gains let each class scale z's directions.
 - discriminators (`Projection`, `conditional_output`): D(x, y) = ψ(φ(x)) + <e(y), φ(x)>, with φ the discriminator's
   features and ψ its unconditional output layer. The inner product is the log density-ratio term of
   the paper's derivation; concatenating y to x instead is what they found to train worse.
@@ -92,6 +96,8 @@ class Projection(nn.Module):
     def __init__(self, num_classes: int, features: int, sn: bool):
         super().__init__()
         embed = nn.Embedding(num_classes, features)
+        # Glorot, as in Miyato & Koyama's code: nn.Embedding's N(0, 1) gives rows of norm sqrt(features), and the
+        # projection term then swamps ψ (135x its std at init for experiment=digits_cond; issue 10)
         nn.init.xavier_uniform_(embed.weight)
         # the embedding is a linear map of one-hot labels: spectral norm bounds it like D's other layers
         self.embed = maybe_sn(embed, sn)
