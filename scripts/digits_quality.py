@@ -37,7 +37,7 @@ RECIPE = ["model.generator.width=128", "model.discriminator.width=128", "data.ba
           f"model.g_scheduler={_DECAY}", f"model.d_scheduler={_DECAY}"]
 CONFIGS = {  # name: (overrides, what it is)
     "digits": (["experiment=digits", *RECIPE], "unconditional DCGAN"),
-    "digits_cond": (["experiment=digits_cond"], "class-conditional DCGAN (projection D), the same recipe"),
+    "digits_cond": (["experiment=digits_cond"], "class-conditional DCGAN (conditional-BN G, projection D), the same recipe"),
     # 134 images cannot fill a batch of 256: batch 64 (two batches per epoch)
     "digits_10pct": (["experiment=digits", *RECIPE, "data.fraction=0.1", "data.batch_size=64"],
                      "10 % of the training split (134 images), batch 64"),

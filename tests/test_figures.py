@@ -78,3 +78,11 @@ def test_the_load_and_idleness_claims_match_the_records():
     assert f"**{default['wall_s']} s**" in text and default["commit"] in text
     assert ("NOT an idle machine" in text) == (not default["idle"])
     assert default["idle"] == (default["load_avg_1m_start"] < 0.5)
+
+
+def test_digits_table_is_the_committed_one():
+    committed = (ROOT / "benchmarks/results/digits/digits.md").read_text().splitlines()
+    rows = table_after(README, "### Image GANs on digits")
+    assert rows and all(r in committed for r in rows), "README digits table differs from digits.md"
+    summary = json.loads((ROOT / "benchmarks/results/digits/summary.json").read_text())["runs"]
+    assert {cells(r)[0] for r in rows} - {"real test split vs training split"} == set(summary)

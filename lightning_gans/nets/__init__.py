@@ -11,7 +11,8 @@ and takes `spectral_norm=True` to wrap its linear/conv layers in
 values for toys.
 
 Every net takes `num_classes=K` for a class-conditional GAN: generators are then called as
-G(z, y) (a label embedding concatenated to z) and discriminators as D(x, y) (a projection
+G(z, y) (a label embedding concatenated to z, or for DCGANGenerator conditional batch norm with
+`conditioning="cbn"`) and discriminators as D(x, y) (a projection
 discriminator, Miyato & Koyama 2018); y is an int64 (B,) of labels in [0, K). See layers.py.
 """
 from .dcgan import DCGANDiscriminator, DCGANGenerator, n_upsamplings

@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .layers import Projection, check_num_classes, check_positive, conditional_input, conditional_output, maybe_sn
+from .layers import ConditionalBatchNorm, Projection, check_labels, check_num_classes, check_positive, conditional_input, conditional_output, maybe_sn
 
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "n_upsamplings"]
 
@@ -37,37 +37,56 @@ class DCGANGenerator(nn.Module):
 
     Linear to (width·2ⁿ⁻¹, base, base), then n transposed convs (k4 s2 p1) that
     halve the channels and double the size, batch norm + ReLU between, tanh out.
-    With `num_classes`, a learned label embedding of `latent_dim` units is concatenated to z.
+    With `num_classes`, `conditioning` says how the label enters: "concat" (a learned label embedding
+    of `latent_dim` units concatenated to z) or "cbn" (conditional batch norm: every batch norm gets a
+    per-class gain and bias, z alone is the input; Miyato & Koyama 2018, BigGAN).
     `levels`: the number of upsamplings n (default: as many as keep base >= 4).
     """
 
     def __init__(self, latent_dim: int = 64, channels: int = 1, image_size: int = 8, width: int = 64,
-                 num_classes: Optional[int] = None, levels: Optional[int] = None):
+                 num_classes: Optional[int] = None, levels: Optional[int] = None, conditioning: str = "concat"):
         super().__init__()
         check_positive(latent_dim=latent_dim, channels=channels, width=width)
         check_num_classes(num_classes)
+        if conditioning not in ("concat", "cbn"):
+            raise ValueError(f"conditioning must be 'concat' or 'cbn', got {conditioning!r}")
         self.latent_dim, self.channels, self.image_size = latent_dim, channels, image_size
-        self.num_classes = num_classes
+        self.num_classes, self.conditioning = num_classes, conditioning
         self.base, n = n_upsamplings(image_size, levels)
         c = width * 2 ** (n - 1)
         self.c0 = c
-        if num_classes is not None:
+        cbn = num_classes is not None and conditioning == "cbn"
+
+        def norm(features: int, dims: int) -> nn.Module:
+            if cbn:
+                return ConditionalBatchNorm(num_classes, features, dims)
+            return nn.BatchNorm1d(features) if dims == 1 else nn.BatchNorm2d(features)
+
+        if num_classes is not None and not cbn:
             self.label = nn.Embedding(num_classes, latent_dim)
-        d_in = latent_dim * (1 if num_classes is None else 2)
-        self.fc = nn.Sequential(nn.Linear(d_in, c * self.base * self.base), nn.BatchNorm1d(c * self.base ** 2),
-                                nn.ReLU())
+        d_in = latent_dim * (2 if num_classes is not None and not cbn else 1)
+        self.fc = nn.Sequential(nn.Linear(d_in, c * self.base * self.base), norm(c * self.base ** 2, 1), nn.ReLU())
         ups: list[nn.Module] = []
         for i in range(n):
             last = i == n - 1
             c_out = channels if last else c // 2
             ups.append(nn.ConvTranspose2d(c, c_out, 4, 2, 1, bias=last))
-            ups += [nn.Tanh()] if last else [nn.BatchNorm2d(c_out), nn.ReLU()]
+            ups += [nn.Tanh()] if last else [norm(c_out, 2), nn.ReLU()]
             c = c_out
         self.ups = nn.Sequential(*ups)
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        h = self.fc(conditional_input(self, z, y)).view(z.shape[0], self.c0, self.base, self.base)
-        return self.ups(h)  # (B, C, S, S)
+        if self.num_classes is None or self.conditioning == "concat":
+            h = self.fc(conditional_input(self, z, y)).view(z.shape[0], self.c0, self.base, self.base)
+            return self.ups(h)  # (B, C, S, S)
+        y = check_labels(self, y, len(z))
+        h = z
+        for m in self.fc:
+            h = m(h, y) if isinstance(m, ConditionalBatchNorm) else m(h)
+        h = h.view(z.shape[0], self.c0, self.base, self.base)
+        for m in self.ups:
+            h = m(h, y) if isinstance(m, ConditionalBatchNorm) else m(h)
+        return h  # (B, C, S, S)
 
 
 class DCGANDiscriminator(nn.Module):

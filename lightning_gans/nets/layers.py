@@ -1,8 +1,12 @@
 """Building blocks shared by the nets: activations, argument checks, MLP stacks, and the two
 ways a label enters a net (Miyato & Koyama 2018, "cGANs with Projection Discriminator").
 
-- generators (`conditional_input`): y -> a learned vector e(y) concatenated to z, so G(z, y) is
-  G's usual input layer applied to [z, e(y)].
+- generators: `conditional_input`, y -> a learned vector e(y) concatenated to z, so G(z, y) is G's
+  usual input layer applied to [z, e(y)]; or `ConditionalBatchNorm`, γ(y)·BN(h) + β(y) in place of
+  each batch norm (DCGANGenerator(conditioning="cbn"), what conf/model/dcgan.yaml uses). With the
+  concatenation, the label only shifts the hidden units of the 8x8 digits generator (one hidden
+  layer; z's directions are shared by every class) and its samples collapsed within each class
+  (issue 10; scripts/digits_cond_probe.py); per-class gains let each class scale z's directions.
 - discriminators (`Projection`, `conditional_output`): D(x, y) = ψ(φ(x)) + <e(y), φ(x)>, with φ the discriminator's
   features and ψ its unconditional output layer. The inner product is the log density-ratio term of
   the paper's derivation; concatenating y to x instead is what they found to train worse.
@@ -16,7 +20,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 __all__ = ["activation", "check_positive", "mlp", "maybe_sn", "check_num_classes", "check_labels",
-           "Projection", "conditional_input", "conditional_output"]
+           "Projection", "ConditionalBatchNorm", "conditional_input", "conditional_output"]
 
 
 def activation(name: str) -> nn.Module:
@@ -70,13 +74,33 @@ def check_labels(net: nn.Module, y: Optional[torch.Tensor], n: int) -> Optional[
     return y.long()
 
 
+class ConditionalBatchNorm(nn.Module):
+    """Batch norm whose affine gain and bias are per class: γ(y) · BN(h) + β(y) (de Vries et al. 2017; the
+    generators of Miyato & Koyama 2018 and BigGAN). γ starts at 1 and β at 0, so at init it is plain BN."""
+
+    def __init__(self, num_classes: int, features: int, dims: int = 1):
+        super().__init__()
+        self.bn = (nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d)(features, affine=False)
+        self.gain, self.bias = nn.Embedding(num_classes, features), nn.Embedding(num_classes, features)
+        nn.init.ones_(self.gain.weight)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        shape = (len(y), -1) + (1,) * (h.dim() - 2)
+        return self.bn(h) * self.gain(y).to(h.dtype).view(shape) + self.bias(y).to(h.dtype).view(shape)
+
+
 class Projection(nn.Module):
     """φ (B, F), y (B,) -> <e(y), φ> (B,): the term a projection discriminator adds to its output ψ(φ)."""
 
     def __init__(self, num_classes: int, features: int, sn: bool):
         super().__init__()
+        embed = nn.Embedding(num_classes, features)
+        # Glorot, as in Miyato & Koyama's code: nn.Embedding's N(0, 1) gives rows of norm sqrt(features), and the
+        # projection term then swamps ψ (135x its std at init for experiment=digits_cond; issue 10)
+        nn.init.xavier_uniform_(embed.weight)
         # the embedding is a linear map of one-hot labels: spectral norm bounds it like D's other layers
-        self.embed = maybe_sn(nn.Embedding(num_classes, features), sn)
+        self.embed = maybe_sn(embed, sn)
 
     def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return (self.embed(y).to(h.dtype) * h).sum(dim=1)
