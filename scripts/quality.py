@@ -102,6 +102,8 @@ def _fmt(e: dict, k: str, pct: bool = False, digits: int = 2) -> str:
     if k not in e:
         return "–"
     m, s = e[k]["mean"], e[k]["std"]
+    if len(e[k]["values"]) == 1:  # one seed: no spread to show
+        return f"{100 * m:.1f} %" if pct else f"{m:.{digits}f}"
     return f"{100 * m:.1f} ± {100 * s:.1f} %" if pct else f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
@@ -131,6 +133,9 @@ def table(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+_COMMIT: list = []  # HEAD when this process started: the code it runs, whatever is committed later
+
+
 def machine() -> dict:
     """Where and at which commit a run was made (written into each run file)."""
     import os
@@ -146,7 +151,8 @@ def machine() -> dict:
                 if line.startswith("Model name")), platform.processor())
     return {"python": platform.python_version(), "torch": torch.__version__, "threads": 1, "cpu": cpu,
             "cores": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
-            "commit": out(["git", "rev-parse", "--short", "HEAD"]), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "commit": _COMMIT[0] if _COMMIT else out(["git", "rev-parse", "--short", "HEAD"]),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 def curves(runs: list[dict], dataset: str, path: Path) -> bool:
@@ -257,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run (changes the budget!)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    _COMMIT.append(machine()["commit"])  # before any run: later commits do not change the loaded code
     runs_dir = args.out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     if not args.table_only:

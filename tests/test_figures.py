@@ -86,3 +86,13 @@ def test_digits_table_is_the_committed_one():
     assert rows and all(r in committed for r in rows), "README digits table differs from digits.md"
     summary = json.loads((ROOT / "benchmarks/results/digits/summary.json").read_text())["runs"]
     assert {cells(r)[0] for r in rows} - {"real test split vs training split"} == set(summary)
+
+
+def test_tuning_and_gradient_variance_tables_are_the_committed_ones():
+    cli = (ROOT / "docs/cli.md").read_text()
+    for record, heading in (("tuning.md", "### Tuning grid25"), ("grad_variance.md", "### Paired vs all-pairs")):
+        committed = (ROOT / "benchmarks/results/quality" / record).read_text().splitlines()
+        section = cli[cli.index(heading):]
+        rows = [ln for ln in section.splitlines() if ln.startswith("|")]
+        rows = rows[:next((i for i in range(1, len(rows)) if rows[i].startswith("| run |")), len(rows))]
+        assert rows and all(r in committed for r in rows[:20]), f"docs/cli.md's table differs from {record}"
