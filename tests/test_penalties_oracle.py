@@ -57,7 +57,7 @@ def test_input_gradients_are_differentiable():
 def test_zero_centred_is_half_gamma_mean_squared_norm():
     x = torch.tensor([[1.0, 2.0], [0.0, 3.0]], dtype=torch.float64, requires_grad=True)
     out = (x ** 2).sum(1)  # ∇ = 2x: squared norms 20 and 36
-    assert float(R.zero_centred(out, x, 4.0)) == pytest.approx(0.5 * 4.0 * (20 + 36) / 2)
+    assert float(R.zero_centred(out, x, 4.0).detach()) == pytest.approx(0.5 * 4.0 * (20 + 36) / 2)
 
 
 def test_messages():
