@@ -74,9 +74,9 @@ def _try_sympy(fn, *args, **kw):
     try:
         with _time_limit(SYMPY_TIMEOUT):
             return fn(*args, **kw)
-    except (SympyTimeout, NotImplementedError, ValueError, TypeError, RecursionError):
-        # sympy raises NotImplementedError for integrals and inverses it cannot do: not an unfinished
-        # part of this code; the caller then integrates numerically (Design._table).
+    except (SympyTimeout, RuntimeError, ValueError, TypeError):
+        # sympy gives up on integrals and inverses it cannot do with RuntimeError subclasses (and
+        # RecursionError, also one); the caller then integrates numerically (Design._table).
         return None
 
 
