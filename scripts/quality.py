@@ -228,12 +228,10 @@ def grad_variance_report(runs: list[dict], out: Path) -> None:
 
 def tuning_table(path: Path) -> str:
     """tuning.md: one row per recorded tuning run (scripts/tune.py), in the order they ran."""
-    import json as _json
-
     lines = ["| run | overrides | steps | modes | high quality | halo | bridges | reverse KL | commit |",
              "|---|---|---|---|---|---|---|---|---|"]
     for line in path.read_text().splitlines():
-        r = _json.loads(line)
+        r = json.loads(line)
         ov = " ".join(f"`{o}`" for o in r["overrides"] if not o.startswith("callbacks."))
         steps = next((o.split("=")[1] for o in r["overrides"] if o.startswith("budget_steps=")), None)
         steps = steps or str(r.get("max_steps") or r["history"][-1]["step"])

@@ -46,8 +46,8 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         check_positive(in_dim=in_dim, hidden=hidden, layers=layers)
         check_num_classes(num_classes)
-        if isinstance(minibatch_std, bool) or not isinstance(minibatch_std, int) or minibatch_std in (1,) \
-                or minibatch_std < 0:
+        if isinstance(minibatch_std, bool) or not isinstance(minibatch_std, int) or not (minibatch_std == 0
+                                                                                        or minibatch_std >= 2):
             raise ValueError(f"MLPDiscriminator: minibatch_std must be 0 (off) or a group size >= 2, "
                              f"got {minibatch_std!r}")
         self.in_dim, self.num_classes = in_dim, num_classes

@@ -51,12 +51,11 @@ def gradient_variance(module, sample_real, loss_specs: Sequence, batches: int = 
     for t in range(batches):
         real = sample_real(batch_size, seed=seed * 100003 + t).to(module.device, torch.float32)
         z = module._latent_fn((batch_size, *module.latent_shape), gen, module.device)
-        fake = g(z)
-        real_out, fake_out = d(real, None), d(fake.detach(), None)
-        fake_out_g = d(fake, None)
+        # one forward per side serves both players: each gradient is taken w.r.t. its own player's parameters
+        real_out, fake_out = d(real, None), d(g(z), None)
         for k, loss in objs.items():
             grads[k]["d"].append(_flat_grad(loss.d_loss(real_out, fake_out), d_params))
-            grads[k]["g"].append(_flat_grad(loss.g_loss(real_out.detach(), fake_out_g), g_params))
+            grads[k]["g"].append(_flat_grad(loss.g_loss(real_out.detach(), fake_out), g_params))
     return {k: {p: _stats(v) for p, v in gs.items()} for k, gs in grads.items()}
 
 
