@@ -61,6 +61,16 @@ def test_regimes_match_float64(case, sign):
         assert e <= 1e-5, f"{case}: {what} relative error {e:.3g} > 1e-5"
 
 
+@pytest.mark.parametrize("c", [0.05, 1.0, 4.99, 5.01, 6.5, 12.0, 19.99])
+def test_products_at_their_length_bound(c):
+    """Every pair of a row at the tile's maximum: each log1p covers the longest product the kernel
+    allows (K factors with K·sp(z_max) <= 85, ~e^84 here), so a bound set too high overflows float."""
+    r = torch.zeros(37, dtype=torch.float64) - torch.arange(37, dtype=torch.float64) * 1e-3
+    f = torch.full((4099,), c, dtype=torch.float64)
+    for e, what in zip(errors(r, f), ("loss", "grad real", "grad fake")):
+        assert e <= 2e-6, f"z = {c}: {what} relative error {e:.3g} > 2e-6"
+
+
 def test_low_precision_dtypes_use_float_accumulation():
     r, f = randn(777, 3), randn(513, 4)
     for dtype in (torch.bfloat16, torch.float16):

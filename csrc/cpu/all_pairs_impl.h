@@ -13,7 +13,7 @@
 // product is carried as S = Π(1 + x) - 1 through S <- S + x(1 + S), which keeps
 // full relative precision when the x are tiny (1 + x would round them away).
 // The range check makes a_j, b_i and x normal floats and bounds a K-factor
-// product by e^80 < FLT_MAX; NaN or ±inf fails the check and takes the exact path.
+// product by e^85 < FLT_MAX; NaN or ±inf fails the check and takes the exact path.
 // a_j and b_i are computed in double from the float inputs, so x is accurate to ~1 ulp.
 //
 // Determinism: rows are cut into at most kMaxRowBlocks fixed blocks (claimed by
@@ -33,8 +33,13 @@ namespace CPU_CAPABILITY {
 
 constexpr double kZHi = 20.0, kZLo = -60.0;
 
-// Factors per log1p such that K·sp(zmax) <= ~80 (float overflows past e^88.7).
-inline int product_length(double zmax) { return zmax <= 5.0 ? 16 : (zmax <= 10.0 ? 8 : 4); }
+// Factors per log1p: K·sp(zmax) <= 85 keeps the product of K factors 1 + x <= 1 + e^zmax
+// under e^85 (float overflows past e^88.7). Every factor saves a log1p, so K is as large as
+// that allows (13 at zmax = 6.5, 64 at most) rather than a power of two.
+inline int product_length(double zmax) {
+  const double sp = zmax > 0 ? zmax + std::log1p(std::exp(-zmax)) : std::log1p(std::exp(zmax));
+  return static_cast<int>(std::min(64.0, std::max(1.0, std::floor(85.0 / sp))));
+}
 
 // Scratch memory from c10's CPU allocator rather than std::vector, so that
 // profilers (and lgans-bench's peak-memory column) see these temporaries.
@@ -80,15 +85,15 @@ int64_t factorised_row(const float* a, int64_t j0, int64_t j1, float b, int K, f
   while (j + V::size() <= j1) {
     V S(0.f);
     for (int k = 0; k < K && j + V::size() <= j1; ++k, j += V::size()) {
-      const V x = V::loadu(a + j) * vb;
-      S = at::vec::fmadd(x, S + one, S);
+      const V x = V::loadu(a + j) * vb, p = x + one;
+      S = at::vec::fmadd(S, p, x);  // S + x(1 + S) as (1 + x)S + x: one FMA on the carried chain
       if constexpr (GRAD) {
-        const V sg = x / (x + one);
+        const V sg = x / p;
         acc_sig = acc_sig + sg;
         (V::loadu(cp + j) + sg).store(cp + j);
       }
     }
-    acc_loss = acc_loss + S.log1p();
+    acc_loss = acc_loss + log1p_product(S);
   }
   loss += hsum(acc_loss);
   if constexpr (GRAD) sig += hsum(acc_sig);
