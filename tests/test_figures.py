@@ -59,7 +59,7 @@ def test_the_default_run_and_train_step_figures_are_the_recorded_ones():
     default = json.loads((ROOT / "benchmarks/results/default_run.json").read_text())
     assert f"**{default['wall_s']} s**" in README and default["commit"] in README
     assert f"{100 * default['metrics']['high_quality_fraction']:.1f} % high quality" in README
-    step = json.loads((ROOT / "benchmarks/results/cpu_2026-12-02_train_step_s4.json").read_text())
+    step = json.loads((ROOT / "benchmarks/results/cpu_2026-12-02_train_step_s5.json").read_text())
     assert f"**{step['ratio']:.2f}×**" in README
     assert f"{step['module_batches_per_s']:.1f} vs {step['hand_batches_per_s']:.1f} batches/s" in README
     assert f"batch at {step['floor_ratio']:.2f}×" in README  # Lightning's floor, from the same run
