@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the table step imports lightning_gans: run from a checkout without installing
 OUT = ROOT / "benchmarks" / "results" / "digits"
 AUG = "model.augment=[translation,cutout,color]"
 # The unconditional runs use experiment=digits_cond's recipe (width 128, batch 256, LR decayed to 1 % over the
@@ -35,8 +36,13 @@ AUG = "model.augment=[translation,cutout,color]"
 _DECAY = "{_target_:torch.optim.lr_scheduler.LinearLR,_partial_:true,start_factor:1.0,end_factor:0.01,total_iters:4000}"
 RECIPE = ["model.generator.width=128", "model.discriminator.width=128", "data.batch_size=256", "budget_steps=8000",
           f"model.g_scheduler={_DECAY}", f"model.d_scheduler={_DECAY}"]
+_DECAY16 = _DECAY.replace("total_iters:4000", "total_iters:8000")
+RECIPE_R1 = [*RECIPE[:3], "budget_steps=16000", f"model.g_scheduler={_DECAY16}", f"model.d_scheduler={_DECAY16}",
+             "loss=nsgan", "model.r1_gamma=1.0", "model.ema_decay=0.99"]
 CONFIGS = {  # name: (overrides, what it is)
     "digits": (["experiment=digits", *RECIPE], "unconditional DCGAN"),
+    "digits_r1": (["experiment=digits", *RECIPE_R1],
+                  "unconditional DCGAN, NS-GAN + R1 (γ = 1), EMA 0.99, 16,000 steps (LR decay over all of them)"),
     "digits_cond": (["experiment=digits_cond"], "class-conditional DCGAN (conditional-BN G, projection D), the same recipe"),
     # 134 images cannot fill a batch of 256: batch 64 (two batches per epoch)
     "digits_10pct": (["experiment=digits", *RECIPE, "data.fraction=0.1", "data.batch_size=64"],
