@@ -103,7 +103,7 @@ inline Vectorized<float> log1p_product(const Vectorized<float>& S) {
   const V e = at::vec::convert_to_fp_of_same_size<float>(t >> VI(23));
   const V f = m - one, u = f / (f + V(2.f)), w = u * u;
   // log m = 2 atanh(u) = 2u Σ w^k / (2k + 1): w <= 1/25, so five terms leave < 1e-8 relative;
-  // Estrin's scheme, because this chain is what the row's next products wait on.
+  // Estrin's scheme: a shorter dependency chain for the out-of-order core to hide behind the next products.
   const V w2 = w * w;
   const V poly = at::vec::fmadd(w2 * w2, V(1.f / 9.f),
                                 at::vec::fmadd(w2, at::vec::fmadd(w, V(1.f / 7.f), V(1.f / 5.f)),
