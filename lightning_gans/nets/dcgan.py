@@ -76,17 +76,19 @@ class DCGANGenerator(nn.Module):
         self.ups = nn.Sequential(*ups)
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if self.num_classes is None or self.conditioning == "concat":
-            h = self.fc(conditional_input(self, z, y)).view(z.shape[0], self.c0, self.base, self.base)
-            return self.ups(h)  # (B, C, S, S)
-        y = check_labels(self, y, len(z))
-        h = z
-        for m in self.fc:
-            h = m(h, y) if isinstance(m, ConditionalBatchNorm) else m(h)
-        h = h.view(z.shape[0], self.c0, self.base, self.base)
-        for m in self.ups:
-            h = m(h, y) if isinstance(m, ConditionalBatchNorm) else m(h)
-        return h  # (B, C, S, S)
+        if self.num_classes is not None and self.conditioning == "cbn":
+            y = check_labels(self, y, len(z))  # the label goes to every ConditionalBatchNorm; z alone is the input
+        else:
+            z, y = conditional_input(self, z, y), None  # [z, e(y)] for "concat"; z when unconditional
+        h = _layers(self.fc, z, y).view(z.shape[0], self.c0, self.base, self.base)
+        return _layers(self.ups, h, y)  # (B, C, S, S)
+
+
+def _layers(seq: nn.Sequential, h: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
+    """`seq(h)`, with the labels y passed to its conditional batch norms."""
+    for m in seq:
+        h = m(h, y) if isinstance(m, ConditionalBatchNorm) else m(h)
+    return h
 
 
 class DCGANDiscriminator(nn.Module):
