@@ -44,6 +44,8 @@ CONFIGS = {  # name: (overrides, what it is)
     "digits_r1": (["experiment=digits", *RECIPE_R1],
                   "unconditional DCGAN, NS-GAN + R1 (γ = 1), EMA 0.99, 16,000 steps (LR decay over all of them)"),
     "digits_cond": (["experiment=digits_cond"], "class-conditional DCGAN (conditional-BN G, projection D), the same recipe"),
+    "digits_clusters": (["experiment=digits_clusters"],
+                        "unconditional (no labels): digits_cond's nets conditioned on 20 k-means clusters of the pixels"),
     # 134 images cannot fill a batch of 256: batch 64 (two batches per epoch)
     "digits_10pct": (["experiment=digits", *RECIPE, "data.fraction=0.1", "data.batch_size=64"],
                      "10 % of the training split (134 images), batch 64"),

@@ -8,7 +8,9 @@ The generator is rebuilt from the run's config.yaml and its checkpoint (loaded w
 weights_only=True; training/runs.py), so nothing is written by hand. The codes are those of
 `GANModule.sample(n, seed=seed)`: one draw of n codes from a generator seeded `seed`, so the same
 command gives the same samples and matches the Python API. Conditional runs get labels
-0, 1, ..., K-1, 0, ... (or cycle through --labels); the grid has one row per label.
+0, 1, ..., K-1, 0, ... (or cycle through --labels), or, when G drew its labels from the data's
+frequencies (model.label_sampler=data, e.g. k-means clusters), labels in those proportions; the grid
+has one row per label.
 Every bad argument is one line naming it, before anything is sampled (exit status 2).
 """
 from __future__ import annotations
@@ -57,7 +59,7 @@ def sample_run(run, n: int, seed: int = 0, labels: Optional[list[int]] = None, b
     """(x, y) on CPU: n samples of a `runs.LoadedRun` (y None when unconditional), as GANModule.sample draws them."""
     from tqdm.auto import tqdm
 
-    from ..training.rng import resolve_sampler, seeded_generator
+    from ..training.rng import proportional_labels, resolve_sampler, seeded_generator
 
     name = run.hparams.get("latent_sampler")
     if name is None:
@@ -67,8 +69,12 @@ def sample_run(run, n: int, seed: int = 0, labels: Optional[list[int]] = None, b
     z = resolve_sampler(name)((n, *run.latent_shape), seeded_generator(seed, device), device)
     y = None
     if run.num_classes is not None:
-        cycle = torch.tensor(labels) if labels else torch.arange(run.num_classes)
-        y = cycle[torch.arange(n) % len(cycle)].to(device)
+        freq = run.class_frequencies if run.hparams.get("label_sampler") == "data" else None
+        if labels or freq is None:
+            cycle = torch.tensor(labels) if labels else torch.arange(run.num_classes)
+            y = cycle[torch.arange(n) % len(cycle)].to(device)
+        else:  # G drew its labels in the data's proportions (e.g. k-means clusters): sample as it trained
+            y = proportional_labels(freq, n).to(device)
     gen = run.generator.to(device)
     out = []
     for i in tqdm(range(0, n, batch_size), desc="sampling", unit="batch", disable=not progress, file=sys.stderr):

@@ -10,7 +10,11 @@
 
 All serve batches of images (B, C, S, S) in [-1, 1]. Digits also has labels: with
 `num_classes=10` (a conditional model; conf/data/digits.yaml passes model.num_classes) or
-`labels=True` it serves (images, labels) and `class_frequencies`. `fraction` keeps a fixed,
+`labels=True` it serves (images, labels) and `class_frequencies`. `clusters=K` replaces the labels (or
+gives any dataset labels) with K pseudo-labels: seeded k-means clusters of the training images' pixels,
+so that an unconditional GAN can be trained as a cluster-conditional one with no human labels (a
+self-conditioned GAN, Liu et al. 2020, with the clusters fixed before training); `label_kind` then
+says "cluster", and the metrics evaluate such a model with cluster frequencies as in the data. `fraction` keeps a fixed,
 seeded subset of the training images (stratified by class when there are labels), for
 small-data studies; the subset depends on `fraction_seed` only, never on the run's seed, so
 every seed of a study trains on the same images.
@@ -65,6 +69,18 @@ def subset_indices(n: int, fraction: float, labels: torch.Tensor | None, seed: i
     return torch.cat(keep).sort().values
 
 
+def kmeans_labels(images: torch.Tensor, k: int, seed: int = 0) -> torch.Tensor:
+    """int64 (N,): the k-means cluster (k clusters, 10 seeded restarts) of each image's pixels, numbered by size
+    (0 = the largest), so that the numbering does not depend on k-means' internal order."""
+    from sklearn.cluster import KMeans
+
+    if k > len(images):
+        raise ValueError(f"data.clusters={k}: more clusters than the {len(images)} training images")
+    c = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(images.reshape(len(images), -1).numpy()).labels_
+    order = np.argsort(-np.bincount(c, minlength=k), kind="stable")
+    return torch.from_numpy(np.argsort(order)[c]).long()
+
+
 class _ImageDataModule(pl.LightningDataModule, abc.ABC):
     """Shared loader logic: subclasses fill `self.images` (N, C, S, S) in `_load`."""
 
@@ -76,11 +92,18 @@ class _ImageDataModule(pl.LightningDataModule, abc.ABC):
     def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0,
                  channels: int | None = None, image_size: int | None = None, evaluator: str | None = None,
                  num_classes: int | None = None, labels: bool | None = None, fraction: float = 1.0,
-                 fraction_seed: int = 0):
+                 fraction_seed: int = 0, clusters: int | None = None, cluster_seed: int = 0):
         super().__init__()
         name = type(self).__name__
+        if clusters is not None:
+            if isinstance(clusters, bool) or not isinstance(clusters, int) or clusters < 2:
+                raise ValueError(f"data.clusters must be null or an integer >= 2 (k-means pseudo-labels), got {clusters!r}")
+            self.data_classes = clusters  # the model is conditional on the cluster index
+        self.clusters, self.cluster_seed = clusters, cluster_seed
+        self.label_kind = None if not self.data_classes else "class" if clusters is None else "cluster"
         if num_classes is not None and num_classes != self.data_classes:
-            has = f"has {self.data_classes} classes" if self.data_classes else "serves no labels"
+            what = "k-means clusters (data.clusters)" if clusters is not None else "classes"
+            has = f"has {self.data_classes} {what}" if self.data_classes else "serves no labels"
             raise ValueError(f"num_classes: the model is conditional on num_classes={num_classes} but {name} {has}; "
                              + (f"set model.num_classes={self.data_classes}" if self.data_classes else
                                 "use labelled data (data=digits) or model.num_classes=null"))
@@ -120,6 +143,8 @@ class _ImageDataModule(pl.LightningDataModule, abc.ABC):
             if self.fraction < 1:
                 idx = subset_indices(len(images), self.fraction, labels, self.fraction_seed)
                 images, labels = images[idx], (labels[idx] if labels is not None else None)
+            if self.clusters is not None:
+                labels = kmeans_labels(images, self.clusters, self.cluster_seed)
             self.images, self.labels = images, labels
 
     @property

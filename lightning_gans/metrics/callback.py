@@ -37,6 +37,7 @@ from .features import InceptionFeatures
 from .fid import ImageMetrics
 from .frechet import class_accuracy, digits_metrics, n_reference
 from .toys import N_SAMPLES, toy_metrics
+from ..training.rng import proportional_labels
 
 __all__ = ["MetricsCallback", "generate", "EVALUATORS"]
 
@@ -44,10 +45,18 @@ EVALUATORS = ("toy", "digits", "image", "none")
 FEATURES = ("digits", "inception")
 
 
-def eval_labels(pl_module: pl.LightningModule, n: int):
-    """0, 1, ..., K-1, 0, 1, ... for a conditional module (K = num_classes); None when unconditional."""
+def eval_labels(pl_module: pl.LightningModule, n: int, datamodule=None):
+    """0, 1, ..., K-1, 0, 1, ... for a conditional module (K = num_classes); None when unconditional.
+
+    Pseudo-labels (`datamodule.label_kind == "cluster"`) are not classes to balance but a split of one
+    distribution: they are given in the data's cluster proportions (`proportional_labels`), so the
+    samples are scored as the unconditional model they stand for."""
     k = getattr(pl_module, "num_classes", None)
-    return None if k is None else torch.arange(n) % k
+    if k is None:
+        return None
+    if getattr(datamodule, "label_kind", None) == "cluster":
+        return proportional_labels(datamodule.class_frequencies, n)
+    return torch.arange(n) % k
 
 
 @torch.no_grad()
@@ -115,20 +124,21 @@ class MetricsCallback(pl.Callback):
         step = int(trainer.global_step)
         n = self.n_samples or (N_SAMPLES if kind == "toy" else n_reference() if kind == "digits" else
                                10_000 if kind == "image" else 64)
-        labels = eval_labels(pl_module, n)
+        labels = eval_labels(pl_module, n, dm)
         x = generate(pl_module, n, seed=self.eval_seed, labels=labels)
         if kind == "toy":
             m = toy_metrics(x, dm.dist)
             self.frames.append((step, x[:N_SAMPLES]))
         elif kind == "digits" and self.inception is None:
-            m = digits_metrics(x, labels, **self.metric_options)
+            m = digits_metrics(x, labels if getattr(dm, "label_kind", None) != "cluster" else None,
+                               **self.metric_options)
         elif kind in ("digits", "image"):
             if self.inception is None:
                 raise ValueError("callbacks.metrics.evaluator=image needs callbacks.metrics.inception_weights")
             if self._image_metrics is None:  # the reference features are computed once per run
                 self._image_metrics = ImageMetrics(self.inception, dm.sample_real(n), **self.metric_options)
             m = self._image_metrics(x)
-            if kind == "digits" and labels is not None:
+            if kind == "digits" and labels is not None and getattr(dm, "label_kind", None) != "cluster":
                 m["class_accuracy"] = class_accuracy(x, labels)
         else:
             m = {}

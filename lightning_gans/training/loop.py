@@ -75,6 +75,11 @@ class ManualGANLoop(pl.LightningModule):
         if precision.startswith("bf16") and self.device.type == "cpu" and convs:
             rank_zero_warn("GANModule: bf16 on the CPU with convolutions is slow (PyTorch's bf16 CPU convolution "
                            "backward; about 11x slower than 32-true for the DCGAN pair here): use 32-true on a CPU")
+        if (self.num_classes is not None and self.label_sampler != "data"
+                and getattr(self.trainer.datamodule, "label_kind", None) == "cluster"):
+            # uniform draws over k-means clusters of unequal sizes would train G on another distribution
+            raise ValueError("label_sampler: the data's labels are k-means clusters (data.clusters), which G must "
+                             "draw in the data's proportions; set model.label_sampler=data")
         if self.num_classes is not None and self.label_sampler == "data":
             freq = getattr(self.trainer.datamodule, "class_frequencies", None)
             if freq is None or len(freq) != self.num_classes:
@@ -247,6 +252,8 @@ class ManualGANLoop(pl.LightningModule):
     # ------------------------------------------------------------------ checkpoint state
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["gan_module"] = {**{name: getattr(self, name) for name in _COUNTERS}, **self.rng.state_dict()}
+        if getattr(self, "class_frequencies", None) is not None:  # label_sampler="data": lgans-sample draws alike
+            checkpoint["gan_module"]["class_frequencies"] = self.class_frequencies.tolist()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("gan_module")
@@ -255,3 +262,5 @@ class ManualGANLoop(pl.LightningModule):
         for name in _COUNTERS:
             setattr(self, name, state[name])
         self.rng.load_state_dict({k: state[k] for k in ("latent_rng", "torch_rng", "cuda_rng")})
+        if "class_frequencies" in state:
+            self.class_frequencies = torch.tensor(state["class_frequencies"], dtype=torch.float)

@@ -17,7 +17,7 @@ import torch
 
 from .distributed import world
 
-__all__ = ["SAMPLERS", "resolve_sampler", "rank_slice_draw", "seeded_generator", "RngStreams"]
+__all__ = ["SAMPLERS", "resolve_sampler", "rank_slice_draw", "seeded_generator", "proportional_labels", "RngStreams"]
 
 
 def normal(shape, generator: torch.Generator, device) -> torch.Tensor:
@@ -48,6 +48,18 @@ def rank_slice_draw(fn: Callable, n: int, shape: tuple, generator: torch.Generat
     rank, size = world()
     x = fn((n * size, *shape), generator, device)
     return x if size == 1 else x[rank * n:(rank + 1) * n]
+
+
+def proportional_labels(freq, n: int) -> torch.Tensor:
+    """n labels, label c about n·freq[c] times (largest remainders), in a fixed interleaved order."""
+    freq = torch.as_tensor(freq, dtype=torch.float64)
+    share = freq / freq.sum() * n
+    counts = share.floor().long()
+    counts[torch.argsort(share - counts, descending=True, stable=True)[: n - int(counts.sum())]] += 1
+    labels = torch.repeat_interleave(torch.arange(len(freq)), counts)
+    # interleave (label c's i-th copy at position (i + 1/2)/count_c) so any prefix is close to proportional
+    pos = torch.cat([(torch.arange(int(c)) + 0.5) / int(c) for c in counts if c > 0])
+    return labels[torch.argsort(pos, stable=True)]
 
 
 def seeded_generator(seed: int, device) -> torch.Generator:

@@ -40,6 +40,11 @@ class LoadedRun:
         return self.hparams.get("num_classes")
 
     @property
+    def class_frequencies(self) -> Optional[list]:
+        """The label frequencies G drew from (label_sampler="data"), as the checkpoint saved them; else None."""
+        return self.extra.get("class_frequencies")
+
+    @property
     def latent_shape(self) -> tuple:
         d = self.hparams["latent_dim"]
         return (d,) if isinstance(d, int) else tuple(d)
@@ -110,4 +115,5 @@ def load_run(path: Union[str, Path], ema: bool = True, generator: Optional[nn.Mo
         first = str(e).strip().splitlines()[0]
         raise RunLoadError(f"{ckpt}: the generator does not match the checkpoint's weights ({first})") from None
     generator.requires_grad_(False)
-    return LoadedRun(generator.eval(), dict(state.get("hyper_parameters") or {}), ckpt, config, use_ema)
+    extra = {k: state["gan_module"][k] for k in ("class_frequencies",) if k in state["gan_module"]}
+    return LoadedRun(generator.eval(), dict(state.get("hyper_parameters") or {}), ckpt, config, use_ema, extra)
