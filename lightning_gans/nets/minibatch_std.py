@@ -32,7 +32,10 @@ class MinibatchStd(nn.Module):
             raise ValueError(f"MinibatchStd(group_size={self.group_size}): the batch ({b}) must be a multiple "
                              f"of the group size, or smaller than it")
         groups = h.reshape(g, b // g, *h.shape[1:])  # [k, j] is sample k·(b/g) + j: group j, strided
-        std = (groups.var(dim=0, unbiased=False) + self.eps).sqrt()  # (b/g, *features)
+        # the variance written out: Tensor.var over a short leading dim takes a slow reduction path on the CPU
+        # (1.3 against 0.2 ms forward + backward for (4, 64, 128) on one thread), the same value to rounding
+        centred = groups - groups.mean(dim=0)
+        std = ((centred * centred).mean(dim=0) + self.eps).sqrt()  # (b/g, *features)
         stat = std.flatten(1).mean(dim=1)  # (b/g,): one number per group
         stat = stat.repeat(g)  # back to (b,), sample k·(b/g) + j gets group j's number
         extra = stat.view(b, 1, *([1] * (h.dim() - 2))).expand(b, 1, *h.shape[2:])
