@@ -158,7 +158,8 @@ def table(summary: dict, real: dict, info: dict) -> str:
         f"{real[k]:.{d}f}" if k in real else "–" for _, k, d in cols) + " | – | – | – | – |")
     lines += ["", "Mean ± sample standard deviation (ddof = 1) over seeds. Features: the shipped digits classifier's "
               "64-d penultimate layer; reference: the 1,347-image training split (also for the 10 % runs); 1,347 "
-              "samples (conditional: labels 0..9 in turn). KID is in these features' units (not ×1000); its unbiased "
+              "samples (conditional: labels 0..9 in turn; digits_clusters: cluster labels in the clusters' "
+              "proportions, as it trained). KID is in these features' units (not ×1000); its unbiased "
               "estimate is negative when two sets are closer than sampling noise (the real row: 450 test images). "
               "`steps` = optimizer steps (2 per generator step). CPU s is the run's own CPU time with one torch "
               "thread; wall s is inflated by whatever else ran on the machine (load averages in summary.json).", "",

@@ -138,8 +138,22 @@ def compose(tmp_path, *overrides):
     (["trainer.max_steps=0"], r"trainer.max_steps must be positive"),
     (["data=mnist", "model=dcgan"], r"missing required value\(s\): data.root"),
     (["data=mnist", "model=dcgan", "data.root=/no/such/dir"], r"MNIST: data not found at /no/such/dir.*Nothing is downloaded"),
+    (["torch_threads=0"], r"torch_threads must be null \(torch's default: every core\) or an integer >= 1, got 0"),
     (["data=digits"], r"MLPGenerator\) makes samples of shape \(2,\) but the data serve \(1, 8, 8\); use model=dcgan"),
 ])
 def test_invalid_configs_raise_config_errors(tmp_path, overrides, message):
     with pytest.raises(train.ConfigError, match=message):
         train.build(compose(tmp_path, *overrides))
+
+
+def test_torch_threads_sets_the_runs_thread_count(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        train.run(compose(tmp_path, "torch_threads=1", "budget_steps=2", "callbacks.metrics.every_n_steps=0",
+                          "logger=none", "trainer.enable_progress_bar=false"))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

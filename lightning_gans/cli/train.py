@@ -99,6 +99,9 @@ def validate(cfg: DictConfig) -> None:
     if missing:  # `???` in a config: a value only the user can give (e.g. data.root for local datasets)
         raise ConfigError(f"missing required value(s): {', '.join(missing)}; give them on the command line, "
                           f"e.g. {missing[0]}=...")
+    threads = cfg.get("torch_threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"torch_threads must be null (torch's default: every core) or an integer >= 1, got {threads!r}")
     if "name" not in cfg.get("loss", {}):
         raise ConfigError("loss.name is missing: pick a loss with loss=<name> (see conf/loss/)")
 
@@ -200,6 +203,10 @@ def run(cfg: DictConfig) -> dict:
         msg = str(e) if isinstance(e, ConfigError) else f"{type(e).__name__}: {e}"
         print(f"lgans-train: invalid configuration: {msg}", file=sys.stderr)
         raise SystemExit(2) from e
+    if cfg.get("torch_threads") is not None:  # checked by build(); set before training
+        import torch
+
+        torch.set_num_threads(cfg.torch_threads)
     metrics_cb = _metrics_callback(parts["callbacks"])
     if metrics_cb is not None:
         metrics_cb.extra["config"] = OmegaConf.to_container(cfg, resolve=True)
