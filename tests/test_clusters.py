@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lightning_gans.data import DigitsDataModule, ImageFolderDataModule
-from lightning_gans.data.images import kmeans_labels
+from lightning_gans.data.images import kmeans_labels  # noqa: F401  (clusters.kmeans, labels only)
 from lightning_gans.metrics.callback import eval_labels
 from lightning_gans.training import GANModule
 from lightning_gans.training.rng import proportional_labels

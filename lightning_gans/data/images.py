@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .clusters import check_clusters, kmeans
+
 __all__ = ["DigitsDataModule", "ImageFolderDataModule", "MNISTDataModule", "CIFAR10DataModule", "digits_split"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -70,15 +72,8 @@ def subset_indices(n: int, fraction: float, labels: torch.Tensor | None, seed: i
 
 
 def kmeans_labels(images: torch.Tensor, k: int, seed: int = 0) -> torch.Tensor:
-    """int64 (N,): the k-means cluster (k clusters, 10 seeded restarts) of each image's pixels, numbered by size
-    (0 = the largest), so that the numbering does not depend on k-means' internal order."""
-    from sklearn.cluster import KMeans
-
-    if k > len(images):
-        raise ValueError(f"data.clusters={k}: more clusters than the {len(images)} training images")
-    c = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(images.reshape(len(images), -1).numpy()).labels_
-    order = np.argsort(-np.bincount(c, minlength=k), kind="stable")
-    return torch.from_numpy(np.argsort(order)[c]).long()
+    """int64 (N,): the k-means cluster of each image's pixels, numbered by size (clusters.kmeans)."""
+    return kmeans(images, k, seed)[0]
 
 
 class _ImageDataModule(pl.LightningDataModule, abc.ABC):
@@ -95,9 +90,8 @@ class _ImageDataModule(pl.LightningDataModule, abc.ABC):
                  fraction_seed: int = 0, clusters: int | None = None, cluster_seed: int = 0):
         super().__init__()
         name = type(self).__name__
+        check_clusters(clusters)
         if clusters is not None:
-            if isinstance(clusters, bool) or not isinstance(clusters, int) or clusters < 2:
-                raise ValueError(f"data.clusters must be null or an integer >= 2 (k-means pseudo-labels), got {clusters!r}")
             self.data_classes = clusters  # the model is conditional on the cluster index
         self.clusters, self.cluster_seed = clusters, cluster_seed
         self.label_kind = None if not self.data_classes else "class" if clusters is None else "cluster"

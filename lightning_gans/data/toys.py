@@ -12,7 +12,10 @@ of standard deviation `sigma` around each and a `mode` label per centre.
 
 `ToyDataModule` serves infinite fresh samples: every batch is a new draw,
 seeded from (seed, epoch, step), so runs are reproducible. An "epoch" is just
-`steps_per_epoch` batches, which gives the progress bar a length.
+`steps_per_epoch` batches, which gives the progress bar a length. With
+`clusters=K` it serves (samples, labels): k-means (clusters.py) fitted once to
+`CLUSTER_FIT` samples drawn with `cluster_seed`, each fresh sample labelled with
+its nearest centre, for a cluster-conditional GAN without labels.
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ from dataclasses import dataclass
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
+
+from .clusters import check_clusters, kmeans, nearest
 
 __all__ = ["ToyDistribution", "make_toy", "TOYS", "ToyDataModule"]
 
@@ -84,8 +89,9 @@ def make_toy(name: str) -> ToyDistribution:
 class _ToyStream(IterableDataset):
     """Yields `steps_per_epoch` batches of fresh samples per pass, (B, 2) each."""
 
-    def __init__(self, dist: ToyDistribution, batch_size: int, steps_per_epoch: int, seed: int):
+    def __init__(self, dist: ToyDistribution, batch_size: int, steps_per_epoch: int, seed: int, centres=None):
         self.dist, self.batch_size, self.steps, self.seed = dist, batch_size, steps_per_epoch, seed
+        self.centres = centres  # k-means centres: yield (x, nearest centre) pairs
         self.epoch = 0
 
     # No __len__: Lightning warns about an IterableDataset that has one (a length can be wrong with workers).
@@ -95,7 +101,8 @@ class _ToyStream(IterableDataset):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         self.epoch += 1
         for _ in range(self.steps):
-            yield self.dist.sample(self.batch_size, generator=g)
+            x = self.dist.sample(self.batch_size, generator=g)
+            yield x if self.centres is None else (x, nearest(x, self.centres))
 
 
 class ToyDataModule(pl.LightningDataModule):
@@ -104,9 +111,17 @@ class ToyDataModule(pl.LightningDataModule):
     Batches are (B, 2) float32 tensors. `steps_per_epoch` batches make one epoch.
     """
 
+    CLUSTER_FIT = 10_000  # samples k-means is fitted to
+
     def __init__(self, name: str = "ring8", batch_size: int = 256, steps_per_epoch: int = 500, seed: int = 0,
-                 evaluator: str = "toy"):
+                 evaluator: str = "toy", num_classes: int | None = None, clusters: int | None = None,
+                 cluster_seed: int = 0):
         super().__init__()
+        check_clusters(clusters)
+        if num_classes != clusters:
+            raise ValueError(f"num_classes: the model is conditional on num_classes={num_classes} but the toy data "
+                             + (f"has {clusters} k-means clusters (data.clusters)" if clusters else "serves no labels")
+                             + f"; set model.num_classes and data.clusters to the same K (or both to null)")
         self.evaluator = evaluator  # which metrics MetricsCallback computes (the data config says)
         if batch_size <= 0:
             raise ValueError(f"data.batch_size must be positive, got {batch_size}")
@@ -115,7 +130,14 @@ class ToyDataModule(pl.LightningDataModule):
         self.dist = make_toy(name)
         self.name, self.batch_size, self.steps_per_epoch, self.seed = name, batch_size, steps_per_epoch, seed
         self.dims = (2,)
-        self._stream = _ToyStream(self.dist, batch_size, steps_per_epoch, seed)
+        self.clusters, self.label_kind, self.class_frequencies, centres = clusters, None, None, None
+        if clusters is not None:
+            fit = self.dist.sample(self.CLUSTER_FIT, generator=torch.Generator().manual_seed(cluster_seed))
+            labels, centres = kmeans(fit, clusters, cluster_seed)
+            self.label_kind = "cluster"
+            self.class_frequencies = torch.bincount(labels, minlength=clusters).float() / len(labels)
+        self.centres = centres
+        self._stream = _ToyStream(self.dist, batch_size, steps_per_epoch, seed, centres)
 
     def train_dataloader(self) -> DataLoader:
         # The stream already yields whole batches: batch_size=None disables re-batching.
