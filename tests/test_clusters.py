@@ -133,3 +133,31 @@ def test_lgans_train_with_clusters_reports_no_class_accuracy(tmp_path):
     _, y = sample_run(run, 600, seed=0)
     counts = torch.bincount(y, minlength=6)
     assert int(counts.sum()) == 600 and (counts - dm.class_frequencies * 600).abs().max() < 1
+
+
+def test_toy_clusters_label_fresh_samples_with_their_nearest_centre():
+    from lightning_gans.data import ToyDataModule
+    from lightning_gans.data.toys import make_toy
+
+    dm = ToyDataModule("grid25", batch_size=64, clusters=25, num_classes=25)
+    assert dm.label_kind == "cluster" and abs(float(dm.class_frequencies.sum()) - 1) < 1e-6
+    # 25 well-separated Gaussians: k-means finds their centres
+    truth = make_toy("grid25").centers.float()
+    assert float(torch.cdist(dm.centres, truth).min(dim=1).values.max()) < 0.05
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (64, 2) and torch.equal(y, torch.cdist(x, dm.centres).argmin(dim=1))
+    # every sample's label names the centre of its own Gaussian
+    own = torch.cdist(x, truth).argmin(dim=1)
+    assert torch.equal(torch.cdist(truth[own], dm.centres).argmin(dim=1), y)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(num_classes=8), "serves no labels"),
+    (dict(clusters=8), "has 8 k-means clusters"),
+    (dict(clusters=1, num_classes=1), "data.clusters must be null or an integer >= 2"),
+])
+def test_toy_clusters_and_num_classes_must_agree(kw, message):
+    from lightning_gans.data import ToyDataModule
+
+    with pytest.raises(ValueError, match=message):
+        ToyDataModule("ring8", **kw)
