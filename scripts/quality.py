@@ -248,10 +248,11 @@ def tuning_table(path: Path) -> str:
         lines.append(f"| {r['name']} | {ov} | {steps} | {r['modes_covered']} | {pct('high_quality_fraction')} "
                      f"| {pct('halo_fraction')} | {pct('bridge_fraction')} | {r['reverse_kl']:.3f} "
                      f"| {r['commit'].split()[0]} |")
-    lines += ["", "One seed (0) each, one torch thread, on the shared 2-core machine (loads in tuning.jsonl). "
-              "Overrides are relative to the configs at the run's commit: before f72c0cf the default budget was "
-              "12,000 steps, and before the grid25 retune `experiment=grid25` was nsgan with the MLP defaults "
-              "(R1 γ = 1, no minibatch-std layer)."]
+    lines += ["", "One seed (0 unless `seed=` is given) each, one torch thread, on the shared 2-core machine (loads in "
+              "tuning.jsonl). Overrides are relative to the configs at the run's commit: before f72c0cf the default "
+              "budget was 12,000 steps, before the grid25 retune `experiment=grid25` was nsgan with the MLP defaults "
+              "(R1 γ = 1, no minibatch-std layer), and before 1580251 it was the unconditional recipe that is "
+              "`experiment=grid25_plain` now (every g_* row up to g_sc50_24k ran that recipe or overrides of it)."]
     return "\n".join(lines) + "\n"
 
 
