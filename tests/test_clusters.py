@@ -105,12 +105,13 @@ def test_generator_and_evaluation_labels_follow_the_cluster_sizes():
     fit(m, dm)
     freq = dm.class_frequencies
     assert torch.allclose(m.class_frequencies, freq)
-    n = 1000
-    expected = (freq * n).round()
-    assert (torch.bincount(eval_labels(m, n, dm), minlength=5) - expected).abs().max() <= 1
     assert (torch.bincount(m.sample_labels(4000), minlength=5) / 4000 - freq).abs().max() < 0.03
-    # sample() without labels draws them as training did, in the clusters' proportions
-    assert m.sample(n=10).shape == (10, 1, 8, 8)
+    # the metrics leave the labels to sample(), which draws them as training did: in the clusters' proportions
+    assert eval_labels(m, 1000, dm) is None
+    counts = torch.bincount(proportional_labels(freq, 1000), minlength=5)
+    assert int(counts.sum()) == 1000 and (counts - freq * 1000).abs().max() < 1
+    assert torch.equal(m.sample(n=1000, seed=3), m.sample(n=1000, seed=3, labels=proportional_labels(freq, 1000)))
+    assert not torch.equal(m.sample(n=1000, seed=3), m.sample(n=1000, seed=3, labels=torch.arange(1000) % 5))
 
 
 def test_lgans_train_with_clusters_reports_no_class_accuracy(tmp_path):

@@ -10,7 +10,8 @@ The data config chooses the evaluator (the data module's `evaluator` attribute, 
   `n_samples` real images of the data module;
 - "none": no metrics (metrics.json still records the run).
 `features="inception"` also scores digits in Inception features (class_accuracy still uses the
-digits classifier). A conditional GAN is evaluated on labels 0, 1, ..., K-1, 0, 1, ... (balanced).
+digits classifier). A conditional GAN is evaluated on labels 0, 1, ..., K-1, 0, 1, ... (balanced);
+one on k-means cluster labels (data.clusters) on labels drawn as it trained, in the clusters' proportions.
 
 For 2-D data it also keeps the evaluation samples of every interval and, at
 the end, writes `samples.png` (final samples over the real data) and
@@ -37,7 +38,6 @@ from .features import InceptionFeatures
 from .fid import ImageMetrics
 from .frechet import class_accuracy, digits_metrics, n_reference
 from .toys import N_SAMPLES, toy_metrics
-from ..training.rng import proportional_labels
 
 __all__ = ["MetricsCallback", "generate", "EVALUATORS"]
 
@@ -49,13 +49,12 @@ def eval_labels(pl_module: pl.LightningModule, n: int, datamodule=None):
     """0, 1, ..., K-1, 0, 1, ... for a conditional module (K = num_classes); None when unconditional.
 
     Pseudo-labels (`datamodule.label_kind == "cluster"`) are not classes to balance but a split of one
-    distribution: they are given in the data's cluster proportions (`proportional_labels`), so the
-    samples are scored as the unconditional model they stand for."""
+    distribution: None too, so that `sample` draws them as training did (label_sampler="data", which
+    cluster labels require: in the data's proportions) and the samples are scored as the unconditional
+    model they stand for."""
     k = getattr(pl_module, "num_classes", None)
-    if k is None:
+    if k is None or getattr(datamodule, "label_kind", None) == "cluster":
         return None
-    if getattr(datamodule, "label_kind", None) == "cluster":
-        return proportional_labels(datamodule.class_frequencies, n)
     return torch.arange(n) % k
 
 
@@ -130,15 +129,14 @@ class MetricsCallback(pl.Callback):
             m = toy_metrics(x, dm.dist)
             self.frames.append((step, x[:N_SAMPLES]))
         elif kind == "digits" and self.inception is None:
-            m = digits_metrics(x, labels if getattr(dm, "label_kind", None) != "cluster" else None,
-                               **self.metric_options)
+            m = digits_metrics(x, labels, **self.metric_options)
         elif kind in ("digits", "image"):
             if self.inception is None:
                 raise ValueError("callbacks.metrics.evaluator=image needs callbacks.metrics.inception_weights")
             if self._image_metrics is None:  # the reference features are computed once per run
                 self._image_metrics = ImageMetrics(self.inception, dm.sample_real(n), **self.metric_options)
             m = self._image_metrics(x)
-            if kind == "digits" and labels is not None and getattr(dm, "label_kind", None) != "cluster":
+            if kind == "digits" and labels is not None:
                 m["class_accuracy"] = class_accuracy(x, labels)
         else:
             m = {}
