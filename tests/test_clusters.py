@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lightning_gans.data import DigitsDataModule, ImageFolderDataModule
-from lightning_gans.data.images import kmeans_labels  # noqa: F401  (clusters.kmeans, labels only)
+from lightning_gans.data.clusters import kmeans
 from lightning_gans.metrics.callback import eval_labels
 from lightning_gans.training import GANModule
 from lightning_gans.training.rng import proportional_labels
@@ -24,10 +24,10 @@ def blobs(sizes=(50, 30, 20), seed=0):
 
 def test_kmeans_labels_recover_blobs_numbered_by_size():
     x, which = blobs(sizes=(20, 50, 30))
-    labels = kmeans_labels(x, 3)
+    labels = kmeans(x, 3)[0]
     # blob 1 is the largest (-> cluster 0), then blob 2 (-> 1), then blob 0 (-> 2)
     assert torch.equal(labels, torch.tensor([2, 0, 1])[which])
-    assert torch.equal(kmeans_labels(x, 3), labels)  # deterministic
+    assert torch.equal(kmeans(x, 3)[0], labels)  # deterministic
 
 
 def test_proportional_labels_counts_and_order():
@@ -72,7 +72,7 @@ def test_clusters_give_an_unlabelled_folder_labels(tmp_path):
     (dict(clusters=1), "data.clusters must be null or an integer >= 2"),
     (dict(clusters=True), "data.clusters must be null or an integer >= 2"),
     (dict(clusters=20, num_classes=10), "has 20 k-means clusters (data.clusters)"),
-    (dict(clusters=2000, num_classes=2000), "data.clusters=2000: more clusters than the 1347 training images"),
+    (dict(clusters=2000, num_classes=2000), "data.clusters=2000: more clusters than the 1347 items to cluster"),
 ])
 def test_bad_clusters_name_the_argument(kw, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):

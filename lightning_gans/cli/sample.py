@@ -59,7 +59,7 @@ def sample_run(run, n: int, seed: int = 0, labels: Optional[list[int]] = None, b
     """(x, y) on CPU: n samples of a `runs.LoadedRun` (y None when unconditional), as GANModule.sample draws them."""
     from tqdm.auto import tqdm
 
-    from ..training.rng import proportional_labels, resolve_sampler, seeded_generator
+    from ..training.rng import default_labels, resolve_sampler, seeded_generator
 
     name = run.hparams.get("latent_sampler")
     if name is None:
@@ -69,12 +69,11 @@ def sample_run(run, n: int, seed: int = 0, labels: Optional[list[int]] = None, b
     z = resolve_sampler(name)((n, *run.latent_shape), seeded_generator(seed, device), device)
     y = None
     if run.num_classes is not None:
-        freq = run.class_frequencies if run.hparams.get("label_sampler") == "data" else None
-        if labels or freq is None:
-            cycle = torch.tensor(labels) if labels else torch.arange(run.num_classes)
-            y = cycle[torch.arange(n) % len(cycle)].to(device)
-        else:  # G drew its labels in the data's proportions (e.g. k-means clusters): sample as it trained
-            y = proportional_labels(freq, n).to(device)
+        if labels:
+            y = torch.tensor(labels)[torch.arange(n) % len(labels)].to(device)
+        else:  # as GANModule.sample: in the data's proportions when G drew them so (e.g. k-means clusters)
+            freq = run.class_frequencies if run.hparams.get("label_sampler") == "data" else None
+            y = default_labels(n, run.num_classes, freq).to(device)
     gen = run.generator.to(device)
     out = []
     for i in tqdm(range(0, n, batch_size), desc="sampling", unit="batch", disable=not progress, file=sys.stderr):

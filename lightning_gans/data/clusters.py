@@ -22,7 +22,7 @@ def kmeans(points: torch.Tensor, k: int, seed: int = 0) -> tuple[torch.Tensor, t
     from sklearn.cluster import KMeans
 
     if k > len(points):
-        raise ValueError(f"data.clusters={k}: more clusters than the {len(points)} training images")
+        raise ValueError(f"data.clusters={k}: more clusters than the {len(points)} items to cluster")
     fit = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(points.reshape(len(points), -1).numpy())
     order = np.argsort(-np.bincount(fit.labels_, minlength=k), kind="stable")
     labels = torch.from_numpy(np.argsort(order)[fit.labels_]).long()

@@ -10,12 +10,10 @@
 
 All serve batches of images (B, C, S, S) in [-1, 1]. Digits also has labels: with
 `num_classes=10` (a conditional model; conf/data/digits.yaml passes model.num_classes) or
-`labels=True` it serves (images, labels) and `class_frequencies`. `clusters=K` replaces the labels (or
-gives any dataset labels) with K pseudo-labels: seeded k-means clusters of the training images' pixels,
-so that an unconditional GAN can be trained as a cluster-conditional one with no human labels (a
-self-conditioned GAN, Liu et al. 2020, with the clusters fixed before training); `label_kind` then
-says "cluster", and the metrics evaluate such a model with cluster frequencies as in the data. `fraction` keeps a fixed,
-seeded subset of the training images (stratified by class when there are labels), for
+`labels=True` it serves (images, labels) and `class_frequencies`. `clusters=K` replaces the labels
+(or gives any dataset labels) with K pseudo-labels: seeded k-means clusters of the training images'
+pixels (clusters.py), so that an unconditional GAN can be trained as a cluster-conditional one with
+no human labels; `label_kind` then says "cluster". `fraction` keeps a fixed, seeded subset of the training images (stratified by class when there are labels), for
 small-data studies; the subset depends on `fraction_seed` only, never on the run's seed, so
 every seed of a study trains on the same images.
 """
@@ -69,11 +67,6 @@ def subset_indices(n: int, fraction: float, labels: torch.Tensor | None, seed: i
                                                         for c in torch.unique(labels)]
     keep = [idx[torch.randperm(len(idx), generator=g)[:max(1, round(fraction * len(idx)))]] for idx in groups]
     return torch.cat(keep).sort().values
-
-
-def kmeans_labels(images: torch.Tensor, k: int, seed: int = 0) -> torch.Tensor:
-    """int64 (N,): the k-means cluster of each image's pixels, numbered by size (clusters.kmeans)."""
-    return kmeans(images, k, seed)[0]
 
 
 class _ImageDataModule(pl.LightningDataModule, abc.ABC):
@@ -138,7 +131,7 @@ class _ImageDataModule(pl.LightningDataModule, abc.ABC):
                 idx = subset_indices(len(images), self.fraction, labels, self.fraction_seed)
                 images, labels = images[idx], (labels[idx] if labels is not None else None)
             if self.clusters is not None:
-                labels = kmeans_labels(images, self.clusters, self.cluster_seed)
+                labels = kmeans(images, self.clusters, self.cluster_seed)[0]  # each image's cluster of pixels
             self.images, self.labels = images, labels
 
     @property

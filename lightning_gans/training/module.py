@@ -33,7 +33,7 @@ from . import penalties
 from .distributed import all_gather_with_grad
 from .augment import DiffAugment
 from .loop import NONFINITE_MODES, ManualGANLoop, NonFiniteLossError, _set
-from .rng import RngStreams, proportional_labels, rank_slice_draw, resolve_sampler, seeded_generator
+from .rng import RngStreams, default_labels, rank_slice_draw, resolve_sampler, seeded_generator
 
 __all__ = ["GANModule", "NonFiniteLossError"]
 
@@ -368,7 +368,7 @@ class GANModule(ManualGANLoop):
         """Samples (in eval mode) from codes `z`, or from n codes drawn with `seed`; EMA generator unless ema=False.
 
         Conditional: `labels` (n,) ints in [0, K); default 0, 1, ..., K-1, 0, 1, ..., or with
-        label_sampler="data" the labels in the data's proportions (`rng.proportional_labels`). The same n
+        label_sampler="data" the labels in the data's proportions (`rng.default_labels`). The same n
         and seed give the same codes, so evaluations are comparable across steps and runs.
         """
         if z is None:
@@ -378,7 +378,7 @@ class GANModule(ManualGANLoop):
         if self.num_classes is not None:
             if labels is None:
                 freq = getattr(self, "class_frequencies", None) if self.label_sampler == "data" else None
-                labels = torch.arange(len(z)) % self.num_classes if freq is None else proportional_labels(freq, len(z))
+                labels = default_labels(len(z), self.num_classes, freq)
             labels = self.check_labels(labels, "sample(labels=...)")
             if len(labels) != len(z):
                 raise ValueError(f"sample(labels=...) needs one label per sample: {len(labels)} labels, {len(z)} codes")

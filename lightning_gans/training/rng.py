@@ -17,7 +17,8 @@ import torch
 
 from .distributed import world
 
-__all__ = ["SAMPLERS", "resolve_sampler", "rank_slice_draw", "seeded_generator", "proportional_labels", "RngStreams"]
+__all__ = ["SAMPLERS", "resolve_sampler", "rank_slice_draw", "seeded_generator", "proportional_labels", "default_labels",
+           "RngStreams"]
 
 
 def normal(shape, generator: torch.Generator, device) -> torch.Tensor:
@@ -60,6 +61,12 @@ def proportional_labels(freq, n: int) -> torch.Tensor:
     # interleave (label c's i-th copy at position (i + 1/2)/count_c) so any prefix is close to proportional
     pos = torch.cat([(torch.arange(int(c)) + 0.5) / int(c) for c in counts if c > 0])
     return labels[torch.argsort(pos, stable=True)]
+
+
+def default_labels(n: int, num_classes: int, freq=None) -> torch.Tensor:
+    """The labels of n samples when none are given: 0, 1, ..., K-1, 0, ..., or, when G drew its labels from
+    the data's frequencies `freq` (label_sampler="data"), labels in those proportions."""
+    return torch.arange(n) % num_classes if freq is None else proportional_labels(freq, n)
 
 
 def seeded_generator(seed: int, device) -> torch.Generator:
